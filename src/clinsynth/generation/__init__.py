@@ -1,0 +1,1 @@
+"""The generation engine shared by every recipe (backends, cache, resume)."""

@@ -1,0 +1,58 @@
+"""JSONL / JSON record I/O shared by all stages (UTF-8, sorted keys, one record per line)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+
+def to_jsonable(record: Any) -> Any:
+    if dataclasses.is_dataclass(record) and not isinstance(record, type):
+        return dataclasses.asdict(record)
+    return record
+
+
+def dumps(record: Any) -> str:
+    return json.dumps(to_jsonable(record), sort_keys=True, ensure_ascii=False)
+
+
+def write_jsonl(path: Path | str, records: Iterable[Any]) -> int:
+    """Write records atomically (temp file + rename) so a killed stage never leaves half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    n = 0
+    with tmp.open("w", encoding="utf-8", newline="\n") as fh:
+        for record in records:
+            fh.write(dumps(record) + "\n")
+            n += 1
+    os.replace(tmp, path)
+    return n
+
+
+def read_jsonl(path: Path | str) -> Iterator[dict[str, Any]]:
+    path = Path(path)
+    with path.open(encoding="utf-8") as fh:
+        for line_no, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            try:
+                yield json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"{path}:{line_no}: invalid JSON ({exc.msg}); expected one record per line") from exc
+
+
+def write_json(path: Path | str, obj: Any) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(to_jsonable(obj), sort_keys=True, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def read_json(path: Path | str) -> Any:
+    return json.loads(Path(path).read_text(encoding="utf-8"))

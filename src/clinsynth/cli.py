@@ -1,0 +1,21 @@
+"""The `clinsynth` command line: what is not a DVC stage (inspection, validation, cache care).
+
+Each domain keeps its commands in its own module and is added here as a sub-command group.
+"""
+
+from __future__ import annotations
+
+import typer
+
+app = typer.Typer(help="clinsynth: synthetic clinical corpora, measured.", no_args_is_help=True)
+
+# Sub-command groups (one line each; keep alphabetical).
+# app.add_typer(<module>.app, name="<group>")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,45 @@
+"""Stage demo_data: Synthea patients -> data/raw/notes/notes.jsonl + data/raw/fhir/*.json."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+import tempfile
+from pathlib import Path
+
+from clinsynth.demo_data import build_demo, load_crosswalk, run_synthea
+from clinsynth.params import load_base, load_params
+from clinsynth.records import write_json, write_jsonl
+
+
+@dataclasses.dataclass(frozen=True)
+class DemoDataConfig:
+    patients: int
+    reference_date: str
+    exclude_resources: list[str]
+    crosswalk: str
+
+
+def main() -> None:
+    base = load_base()
+    cfg = load_params("demo_data", DemoDataConfig)
+    with tempfile.TemporaryDirectory(prefix="clinsynth-synthea-") as tmp:
+        fhir_dir = run_synthea(Path(tmp), cfg.patients, base.seed, cfg.reference_date, cfg.exclude_resources)
+        bundles = {p.name: json.loads(p.read_text(encoding="utf-8")) for p in sorted(fhir_dir.glob("*.json"))}
+    result = build_demo(bundles, load_crosswalk(cfg.crosswalk), cfg.exclude_resources)
+
+    notes_dir, fhir_out = Path(base.paths.raw_notes), Path(base.paths.raw_fhir)
+    for folder in (notes_dir, fhir_out):
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True)
+    write_jsonl(notes_dir / "notes.jsonl", result.notes)
+    for name, bundle in result.bundles.items():
+        (fhir_out / name).write_text(json.dumps(bundle, sort_keys=True, ensure_ascii=False), encoding="utf-8")
+    write_json(Path(base.paths.metrics) / "demo_data.json", result.metrics)
+    print(f"demo_data: {result.metrics['patients']} patients, {result.metrics['notes']} notes "
+          f"({result.metrics['notes_with_icd10']} with ICD-10-CM labels), {len(result.bundles)} bundles")
+
+
+if __name__ == "__main__":
+    main()

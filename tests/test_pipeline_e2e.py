@@ -1,0 +1,56 @@
+"""End to end: the whole demo pipeline with real DVC in a temporary copy of the repository."""
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+DVC = str(Path(sys.executable).with_name("dvc"))
+
+
+def run(cmd, cwd):
+    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
+    assert proc.returncode == 0, f"{cmd} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    return proc.stdout
+
+
+@pytest.fixture(scope="module")
+def repo_copy(tmp_path_factory):
+    """Tracked and untracked-but-not-ignored files only: what a fresh clone would hold."""
+    dest = tmp_path_factory.mktemp("clinsynth") / "repo"
+    files = run(["git", "ls-files", "-co", "--exclude-standard", "-z"], ROOT).split("\0")
+    for rel in filter(None, files):
+        src = ROOT / rel
+        if src.is_file():
+            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dest / rel)
+    run(["git", "init", "-q"], dest)
+    run(["git", "add", "-A"], dest)
+    run(["git", "-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qm", "copy"], dest)
+    return dest
+
+
+@pytest.mark.slow
+def test_dvc_repro_runs_the_demo_then_is_a_no_op(repo_copy):
+    run([DVC, "repro"], repo_copy)
+    ingest = json.loads((repo_copy / "metrics/ingest.json").read_text())
+    assert ingest["notes"] > 100 and set(ingest["splits"]) == {"train", "dev", "test"}
+    # Same params and code: identical outputs to the committed lock file, and nothing to do.
+    assert run(["git", "status", "--porcelain", "--", "dvc.lock", "metrics"], repo_copy) == ""
+    second = run([DVC, "repro"], repo_copy)
+    assert "Running stage" not in second
+    assert "Data and pipelines are up to date." in run([DVC, "status"], repo_copy)
+
+
+@pytest.mark.slow
+def test_changing_chunk_chars_reruns_ingest_not_demo_data(repo_copy):
+    params = repo_copy / "params.yaml"
+    params.write_text(params.read_text().replace("chunk_chars: 1000", "chunk_chars: 700"))
+    out = run([DVC, "repro", "ingest"], repo_copy)
+    assert "Running stage 'ingest'" in out and "Running stage 'demo_data'" not in out
+    status = json.loads(run([DVC, "status", "--json"], repo_copy) or "{}")
+    assert "ingest" not in status and "demo_data" not in status

@@ -1,0 +1,1 @@
+"""Quality and privacy gates for synthetic corpora (leakage, duplicates, diversity)."""

@@ -13,6 +13,17 @@ app = typer.Typer(help="clinsynth: synthetic clinical corpora, measured.", no_ar
 # app.add_typer(<module>.app, name="<group>")
 
 
+@app.command("diff")
+def diff_command(
+    old_rev: str = typer.Argument("HEAD", help="baseline revision"),
+    new_rev: str = typer.Argument(None, help="revision to compare (default: the workspace)"),
+) -> None:
+    """Print `dvc metrics diff` and `dvc params diff` as Markdown, grouped by recipe."""
+    from clinsynth.review import review_diff
+
+    typer.echo(review_diff(old_rev, new_rev))
+
+
 def main() -> None:
     app()
 

@@ -7,10 +7,13 @@ from __future__ import annotations
 
 import typer
 
+from clinsynth.brat import cli as brat_cli
+
 app = typer.Typer(help="clinsynth: synthetic clinical corpora, measured.", no_args_is_help=True)
 
 # Sub-command groups (one line each; keep alphabetical).
 # app.add_typer(<module>.app, name="<group>")
+app.add_typer(brat_cli.app, name="brat")
 
 
 @app.command("diff")

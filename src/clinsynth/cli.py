@@ -8,12 +8,14 @@ from __future__ import annotations
 import typer
 
 from clinsynth.brat import cli as brat_cli
+from clinsynth.quality import cli as quality_cli
 
 app = typer.Typer(help="clinsynth: synthetic clinical corpora, measured.", no_args_is_help=True)
 
 # Sub-command groups (one line each; keep alphabetical).
 # app.add_typer(<module>.app, name="<group>")
 app.add_typer(brat_cli.app, name="brat")
+app.add_typer(quality_cli.app, name="quality")
 
 
 @app.command("diff")

@@ -1,0 +1,136 @@
+"""The data card written beside every synthetic corpus: ``CARD.md`` for people, ``card.json`` for tools.
+
+It says what made the corpus (generator model and weights hash, adapter, templates and their hashes,
+sampling params hash and seed), what went in and out (counts, rejection and drop reasons), how it scored
+(leakage, duplicates, diversity, membership audit, limits) and how to rebuild it (``dvc repro postprocess@R``).
+Everything in it is deterministic: no dates, no timings.
+
+Model identities are read from Generation records, written ``<name>@<weights sha>`` with an optional
+``+<adapter>`` part (the engine's ``Backend.identity``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from clinsynth.quality.inputs import Generation, Prompt
+from clinsynth.records import write_json
+
+
+@dataclasses.dataclass(frozen=True)
+class DataCard:
+    recipe: str
+    command: str  # how to rebuild the corpus
+    generators: list[dict[str, Any]]  # {identity, name, weights_sha, adapter, generations}
+    templates: list[dict[str, Any]]  # {name, sha, prompts}
+    sampling: dict[str, Any]  # {params_sha: {sha: generations}, seed}
+    counts: dict[str, Any]
+    leakage: dict[str, Any]
+    dedup: dict[str, Any]
+    diversity: dict[str, Any]
+    membership: dict[str, Any]
+    limits: dict[str, Any]
+    inputs: dict[str, str]  # path -> sha256 of the file read
+
+
+def parse_identity(identity: str) -> dict[str, Any]:
+    """``name@sha[+adapter]`` -> name, weights_sha, adapter (None when absent)."""
+    base, plus, adapter = identity.partition("+")
+    name, at, sha = base.partition("@")
+    return {"identity": identity, "name": name, "weights_sha": sha if at else None, "adapter": adapter if plus else None}
+
+
+def build_card(recipe: str, prompts: Sequence[Prompt], generations: Sequence[Generation],
+               metrics: dict[str, Any], inputs: dict[str, str], seed: int) -> DataCard:
+    models = Counter(g.model for g in generations)
+    templates = Counter((p.template, p.template_sha) for p in prompts)
+    return DataCard(
+        recipe=recipe,
+        command=f"dvc repro postprocess@{recipe}",
+        generators=[{**parse_identity(m), "generations": c} for m, c in sorted(models.items())],
+        templates=[{"name": t, "sha": sha, "prompts": c} for (t, sha), c in sorted(templates.items())],
+        sampling={"params_sha": dict(sorted(Counter(g.params_sha for g in generations).items())), "seed": seed},
+        counts=metrics["counts"],
+        leakage=metrics["leakage"],
+        dedup=metrics["dedup"],
+        diversity=metrics["diversity"],
+        membership=metrics["membership"],
+        limits=metrics["limits"],
+        inputs=dict(sorted(inputs.items())),
+    )
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
+    lines += ["| " + " | ".join("" if v is None else str(v) for v in row) + " |" for row in rows]
+    return lines
+
+
+def render_card(card: DataCard) -> str:
+    """The Markdown card; every figure comes from ``card`` (so CARD.md and card.json never disagree)."""
+    c, leak, div, mem = card.counts, card.leakage, card.diversity, card.membership
+    span, overlap = leak["train"]["longest_span"], leak["train"]["overlap"]
+    lines = [f"# Synthetic corpus: {card.recipe}", "",
+             f"Rebuild: `{card.command}`", "", "## Generator", ""]
+    lines += _table(["model", "weights sha", "adapter", "generations"],
+                    [(g["name"], g["weights_sha"], g["adapter"], g["generations"]) for g in card.generators])
+    lines += ["", f"Sampling params sha: {', '.join(f'`{s}` ({n})' for s, n in card.sampling['params_sha'].items())}; "
+              f"seed {card.sampling['seed']} (each request's seed derives from it and the prompt id).", "",
+              "## Prompt templates", ""]
+    lines += _table(["template", "sha", "prompts"], [(t["name"], f"`{t['sha']}`", t["prompts"]) for t in card.templates])
+    lines += ["", "## Counts", ""]
+    rows = [("prompts", c["prompts"]), ("generations", c["generations"])]
+    rows += [(f"rejected at generation: {r}", n) for r, n in c["rejected_at_generation"].items()]
+    rows += [("prompts without output", c["prompts_without_output"])]
+    rows += [(f"dropped: {r}", n) for r, n in c["dropped"].items()]
+    rows += [("**kept**", f"**{c['kept']}** ({c['kept_fraction']:.1%} of generations)")]
+    lines += _table(["", "records"], rows)
+    lines += ["", "## Leakage against the train notes", "",
+              f"Verbatim spans of >= {leak['ngram']} tokens, {leak['train_notes']} train notes; a record is "
+              f"dropped above a {leak['max_span']}-token span or {leak['max_overlap']} n-gram overlap.", ""]
+    lines += _table(["figure", "mean", "p50", "p90", "p95", "p99", "max"],
+                    [(name, *(d[k] for k in ("mean", "p50", "p90", "p95", "p99", "max")))
+                     for name, d in (("longest span (tokens)", span), ("n-gram overlap", overlap))])
+    lines += ["", "Longest span histogram: " + ", ".join(f"{b}: {n}" for b, n in span["histogram"].items()),
+              "", f"Against each record's own prompted source: {leak['prompted_source']['measured']} measured, "
+              f"longest span p95 {leak['prompted_source']['longest_span']['p95']}, "
+              f"max {leak['prompted_source']['longest_span']['max']}.", "", "## Duplicates", "",
+              f"{card.dedup['exact']} exact and {card.dedup['near']} near-duplicates dropped (Jaccard of "
+              f"{card.dedup['shingle']}-token shingles >= {card.dedup['threshold']}); "
+              f"`clinsynth quality why-dropped ID` explains each.", "", "## Diversity", ""]
+    lines += _table(["distinct-1", "distinct-2", "self-BLEU (sample)", "vocab overlap", "real vocab coverage"],
+                    [(div["distinct_1"], div["distinct_2"], f"{div['self_bleu']} ({div['self_bleu_sample']})",
+                      div["vocab_overlap"], div["real_vocab_coverage"])])
+    lines += ["", "## Membership audit", "",
+              f"Cross-validated ROC AUC of telling {mem['members']} member notes ({mem['member_set']}) from "
+              f"{mem['non_members']} held-out notes by their TF-IDF closeness to the corpus: **{mem['auc']}** "
+              f"(0.5 is best; {mem['status']}). Nearest-note member share: {mem['nearest_member_share']}.",
+              "", "## Limits", ""]
+    lines += _table(["limit", "metric", "value", "limit value", "status"],
+                    [(f"`{v['param']}`", v["metric"], v["value"], v["limit"], v["status"]) for v in card.limits.values()])
+    lines += ["", "## Inputs", ""]
+    lines += _table(["file", "sha256"], [(f"`{p}`", f"`{sha}`") for p, sha in card.inputs.items()])
+    return "\n".join(lines) + "\n"
+
+
+def file_sha256(path: Path | str) -> str:
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def write_card(out_dir: Path | str, card: DataCard) -> None:
+    """Write ``out_dir/CARD.md`` and ``out_dir/card.json`` (sorted keys)."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_json(out_dir / "card.json", card)
+    tmp = out_dir / "CARD.md.tmp"
+    tmp.write_text(render_card(card), encoding="utf-8")
+    tmp.replace(out_dir / "CARD.md")

@@ -1,0 +1,302 @@
+"""The postprocess@R gates: generations in, kept and dropped synthetic records plus metrics out.
+
+Order, each step only on the records that survived the previous ones (generations sorted by id, so the
+result does not depend on file order):
+
+1. recipe check (:mod:`clinsynth.quality.checks`), if the recipe registered one;
+2. leakage against every *train* note (one :class:`NgramIndex`): dropped when ``longest_span > max_span``
+   or ``overlap > max_overlap``. Leakage against the record's own prompted source notes (resolved from the
+   prompt's ``source_ids``: note ids or chunk ids ``<note_id>:<k>``) is measured and reported apart;
+3. exact, then near-duplicates (:mod:`clinsynth.quality.dedup`);
+4. on the kept records: diversity and the membership audit.
+
+Fractions in the metrics are of the generations read (``counts.generations``). Metrics hold no timings
+(they must be identical run to run); :attr:`PostprocessResult.timings` has them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections import Counter
+from collections.abc import Sequence
+from typing import Any
+
+from tqdm import tqdm
+
+from clinsynth.corpus import Note
+from clinsynth.params import from_mapping
+from clinsynth.quality.checks import RECIPE_CHECKS, CheckOutcome, recipe_check
+from clinsynth.quality.dedup import DedupConfig, find_duplicates
+from clinsynth.quality.diversity import measure_diversity
+from clinsynth.quality.gates import LIMIT_METRICS, evaluate_limits, resolve_limits
+from clinsynth.quality.inputs import Generation, Prompt, QualityInputError, Rejection, note_of_source
+from clinsynth.quality.leakage import Leakage, NgramIndex
+from clinsynth.quality.membership import MembershipConfig, membership_audit
+from clinsynth.quality.summary import round_floats, summarize
+
+
+@dataclasses.dataclass(frozen=True)
+class LeakageConfig:
+    ngram: int = 8  # shortest verbatim span (tokens) the index sees
+    max_span: int = 24  # drop a record sharing a verbatim span longer than this with any train note
+    max_overlap: float = 0.5  # drop a record whose share of n-grams found in train notes is above this
+    span_edges: list[int] = dataclasses.field(default_factory=lambda: [0, 8, 16, 24, 32, 64])
+    overlap_edges: list[float] = dataclasses.field(default_factory=lambda: [0.0, 0.05, 0.1, 0.25, 0.5, 0.75])
+
+
+@dataclasses.dataclass(frozen=True)
+class DiversityConfig:
+    self_bleu_sample: int = 500
+    max_order: int = 4
+
+
+@dataclasses.dataclass(frozen=True)
+class RecipeParams:
+    check: dict[str, Any] = dataclasses.field(default_factory=dict)  # the recipe check's settings
+    limits: dict[str, float | None] = dataclasses.field(default_factory=dict)  # overrides of postprocess.<limit>
+
+
+@dataclasses.dataclass(frozen=True)
+class PostprocessConfig:
+    synthetic_dir: str  # data/synthetic: the stage writes <synthetic_dir>/<recipe>/
+    leakage: LeakageConfig
+    dedup: DedupConfig
+    diversity: DiversityConfig
+    membership: MembershipConfig
+    recipes: dict[str, RecipeParams]
+    # hard limits (see clinsynth.quality.gates.LIMIT_METRICS); None disables one
+    max_check_dropped_fraction: float | None = 0.5
+    max_dropped_fraction: float | None = 0.5
+    max_duplicate_fraction: float | None = 0.5
+    min_kept_fraction: float | None = 0.25
+    min_distinct_2: float | None = 0.1
+    max_self_bleu: float | None = 0.8
+    max_membership_auc: float | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class SyntheticRecord:
+    id: str  # the generation id
+    recipe: str
+    prompt_id: str
+    template: str
+    model: str
+    source_ids: list[str]
+    text: str
+    leakage: dict[str, Any]  # train_longest_span, train_overlap, source_longest_span, source_overlap (None: unresolved)
+    checks: dict[str, float]  # the recipe check's figures
+
+
+@dataclasses.dataclass(frozen=True)
+class DroppedRecord:
+    id: str
+    recipe: str
+    prompt_id: str
+    text: str
+    reason: str  # <check reason> | leakage_span | leakage_overlap | exact_duplicate | near_duplicate
+    detail: str
+    duplicate_of: str | None  # the kept record a duplicate repeats
+    jaccard_estimated: float | None
+    jaccard_exact: float | None
+    leakage: dict[str, Any]
+    checks: dict[str, float]
+
+
+@dataclasses.dataclass(frozen=True)
+class PostprocessResult:
+    kept: list[SyntheticRecord]
+    dropped: list[DroppedRecord]
+    metrics: dict[str, Any]  # rounded to 4 decimals
+    failures: list[str]  # crossed hard limits, one message each
+    timings: dict[str, float]  # seconds per step
+
+
+def _join(recipe: str, prompts: Sequence[Prompt], generations: Sequence[Generation]) -> dict[str, Prompt]:
+    by_id = {p.id: p for p in prompts}
+    wrong = [p for p in prompts if p.recipe != recipe]
+    if wrong:
+        raise QualityInputError(f"prompt {wrong[0].id!r} has recipe {wrong[0].recipe!r}; expected {recipe!r}")
+    seen: set[str] = set()
+    for g in generations:
+        if g.prompt_id not in by_id:
+            raise QualityInputError(f"generation {g.id!r}: prompt_id {g.prompt_id!r} is not among the "
+                                    f"{len(by_id)} prompts; generations and prompts are out of step (rerun generate@{recipe})")
+        if g.id in seen:
+            raise QualityInputError(f"generation id {g.id!r} appears twice; ids must be unique")
+        seen.add(g.id)
+    return by_id
+
+
+def _leak_figures(train: Leakage, source: Leakage | None) -> dict[str, Any]:
+    return {"train_longest_span": train.longest_span, "train_overlap": train.overlap,
+            "source_longest_span": source.longest_span if source else None,
+            "source_overlap": source.overlap if source else None}
+
+
+class _SourceLeakage:
+    """Leakage against a prompt's own source notes; one small index per distinct set of notes."""
+
+    def __init__(self, notes: dict[str, Note], n: int) -> None:
+        self.notes, self.n, self._indexes = notes, n, {}
+
+    def sources(self, prompt: Prompt) -> list[Note]:
+        found = {note.id: note for s in prompt.source_ids if (note := note_of_source(s, self.notes))}
+        return [found[k] for k in sorted(found)]
+
+    def measure(self, prompt: Prompt, text: str) -> Leakage | None:
+        sources = self.sources(prompt)
+        if not sources:
+            return None
+        key = tuple(n.id for n in sources)
+        if key not in self._indexes:
+            self._indexes[key] = NgramIndex(self.n).add(n.text for n in sources)
+        return self._indexes[key].measure(text)
+
+
+def _leak_reason(leak: Leakage, cfg: LeakageConfig) -> tuple[str, str] | None:
+    if leak.longest_span > cfg.max_span:
+        return "leakage_span", (f"shares a verbatim span of {leak.longest_span} tokens with a train note "
+                                f"> max_span {cfg.max_span} (overlap {leak.overlap:.3f})")
+    if leak.overlap > cfg.max_overlap:
+        return "leakage_overlap", (f"{leak.overlap:.3f} of its {cfg.ngram}-grams occur in train notes "
+                                   f"> max_overlap {cfg.max_overlap} (longest span {leak.longest_span})")
+    return None
+
+
+def postprocess(recipe: str, prompts: Sequence[Prompt], generations: Sequence[Generation],
+                rejections: Sequence[Rejection], notes: Sequence[Note], cfg: PostprocessConfig, seed: int,
+                progress: bool = False) -> PostprocessResult:
+    """Run the gates of one recipe's corpus; see the module docstring for the order and the figures."""
+    timings: dict[str, float] = {}
+    clock = time.perf_counter()
+    prompt_of = _join(recipe, prompts, generations)
+    gens = sorted(generations, key=lambda g: g.id)
+    params = cfg.recipes.get(recipe, RecipeParams())
+    limits = resolve_limits({k: getattr(cfg, k) for k in LIMIT_METRICS}, params.limits, recipe)
+    check = recipe_check(recipe)
+    check_cfg = from_mapping(check.config, params.check, f"params.yaml: postprocess.recipes.{recipe}.check") \
+        if check else None
+    if params.check and not check:
+        raise QualityInputError(f"postprocess.recipes.{recipe}.check is set but no check is registered for "
+                                f"{recipe!r}; registered: {sorted(RECIPE_CHECKS)}")
+
+    dropped: list[DroppedRecord] = []
+    survivors: list[tuple[Generation, CheckOutcome]] = []
+    for g in gens:
+        outcome = check.run(prompt_of[g.prompt_id], g, check_cfg) if check else CheckOutcome({})
+        if outcome.reason:
+            dropped.append(DroppedRecord(g.id, recipe, g.prompt_id, g.text, outcome.reason, outcome.detail,
+                                         None, None, None, {}, outcome.figures))
+        else:
+            survivors.append((g, outcome))
+    n_check_dropped = len(dropped)
+    timings["checks"] = time.perf_counter() - clock
+
+    clock = time.perf_counter()
+    by_id = {n.id: n for n in notes}
+    train_index = NgramIndex(cfg.leakage.ngram).add(n.text for n in notes if n.split == "train")
+    source_leak = _SourceLeakage(by_id, cfg.leakage.ngram)
+    leaks: dict[str, dict[str, Any]] = {}
+    clean: list[tuple[Generation, CheckOutcome]] = []
+    for g, outcome in tqdm(survivors, desc=f"leakage {recipe}", unit="rec", disable=not progress):
+        train_leak = train_index.measure(g.text)
+        leaks[g.id] = _leak_figures(train_leak, source_leak.measure(prompt_of[g.prompt_id], g.text))
+        why = _leak_reason(train_leak, cfg.leakage)
+        if why:
+            dropped.append(DroppedRecord(g.id, recipe, g.prompt_id, g.text, why[0], why[1], None, None, None,
+                                         leaks[g.id], outcome.figures))
+        else:
+            clean.append((g, outcome))
+    n_leak_dropped = len(dropped) - n_check_dropped
+    timings["leakage"] = time.perf_counter() - clock
+
+    clock = time.perf_counter()
+    dups = {d.id: d for d in find_duplicates([(g.id, g.text) for g, _ in clean], cfg.dedup, seed, progress)}
+    kept: list[SyntheticRecord] = []
+    for g, outcome in clean:
+        d = dups.get(g.id)
+        if d:
+            detail = (f"exact duplicate of kept record {d.duplicate_of!r} (same tokens, ignoring case and spacing)"
+                      if d.kind == "exact" else
+                      f"near duplicate of kept record {d.duplicate_of!r}: Jaccard of {cfg.dedup.shingle}-token "
+                      f"shingles {d.jaccard_exact:.3f} (MinHash estimate {d.jaccard_estimated:.3f}) "
+                      f">= threshold {cfg.dedup.threshold}")
+            dropped.append(DroppedRecord(g.id, recipe, g.prompt_id, g.text, f"{d.kind}_duplicate", detail,
+                                         d.duplicate_of, d.jaccard_estimated, d.jaccard_exact, leaks[g.id],
+                                         outcome.figures))
+            continue
+        p = prompt_of[g.prompt_id]
+        kept.append(SyntheticRecord(g.id, recipe, g.prompt_id, p.template, g.model, list(p.source_ids), g.text,
+                                    leaks[g.id], outcome.figures))
+    timings["dedup"] = time.perf_counter() - clock
+
+    clock = time.perf_counter()
+    train_texts = [n.text for n in notes if n.split == "train"]
+    diversity = measure_diversity([r.text for r in kept], train_texts, cfg.diversity.self_bleu_sample, seed,
+                                  cfg.diversity.max_order)
+    timings["diversity"] = time.perf_counter() - clock
+    clock = time.perf_counter()
+    membership = _audit(kept, prompts, notes, source_leak, cfg.membership, seed)
+    timings["membership"] = time.perf_counter() - clock
+
+    n = len(gens)
+    reasons = Counter(d.reason for d in dropped)
+    leak_values = [leaks[g.id] for g, _ in survivors]
+    sourced = [v for v in leak_values if v["source_longest_span"] is not None]
+    outside = sum(1 for p in prompts for s in source_leak.sources(p) if s.split != "train")
+    rejected = Counter(r.reason for r in rejections)
+    answered = {g.prompt_id for g in gens} | {r.prompt_id for r in rejections}
+    checked = [o.figures for _, o in survivors] + [d.checks for d in dropped[:n_check_dropped]]
+    metrics = {
+        "recipe": recipe,
+        "counts": {
+            "prompts": len(prompts), "generations": n,
+            "rejected_at_generation": dict(sorted(rejected.items())), "rejected_at_generation_total": len(rejections),
+            "prompts_without_output": sum(1 for p in prompts if p.id not in answered),
+            "dropped": dict(sorted(reasons.items())), "dropped_total": len(dropped),
+            "kept": len(kept), "kept_fraction": len(kept) / n if n else 0.0,
+        },
+        "checks": {
+            "registered": check is not None, "dropped": n_check_dropped,
+            "dropped_fraction": n_check_dropped / n if n else 0.0,
+            "figures": {name: summarize([f[name] for f in checked if name in f])
+                        for name in sorted({k for f in checked for k in f})},
+        },
+        "leakage": {
+            "ngram": cfg.leakage.ngram, "max_span": cfg.leakage.max_span, "max_overlap": cfg.leakage.max_overlap,
+            "train_notes": train_index.n_sources, "measured": len(survivors), "dropped": n_leak_dropped,
+            "dropped_fraction": n_leak_dropped / n if n else 0.0,
+            "train": {"longest_span": summarize([v["train_longest_span"] for v in leak_values], cfg.leakage.span_edges),
+                      "overlap": summarize([v["train_overlap"] for v in leak_values], cfg.leakage.overlap_edges)},
+            "prompted_source": {
+                "measured": len(sourced), "unresolved": len(leak_values) - len(sourced),
+                "prompt_sources_outside_train": outside,
+                "longest_span": summarize([v["source_longest_span"] for v in sourced], cfg.leakage.span_edges),
+                "overlap": summarize([v["source_overlap"] for v in sourced], cfg.leakage.overlap_edges)},
+        },
+        "dedup": {
+            "shingle": cfg.dedup.shingle, "num_perm": cfg.dedup.num_perm, "threshold": cfg.dedup.threshold,
+            "exact": reasons.get("exact_duplicate", 0), "near": reasons.get("near_duplicate", 0),
+            "dropped_fraction": len(dups) / n if n else 0.0,
+        },
+        "diversity": diversity,
+        "membership": membership,
+    }
+    metrics = round_floats(metrics)
+    report, failures = evaluate_limits(metrics, limits, recipe)
+    metrics["limits"] = report
+    return PostprocessResult(kept, dropped, metrics, failures, timings)
+
+
+def _audit(kept: list[SyntheticRecord], prompts: Sequence[Prompt], notes: Sequence[Note],
+           source_leak: _SourceLeakage, cfg: MembershipConfig, seed: int) -> dict[str, Any]:
+    """Members: the train notes the prompts drew from, when at least ``min_notes`` resolve; else every train note."""
+    prompted = {s.id: s for p in prompts for s in source_leak.sources(p) if s.split == "train"}
+    train = [n.text for n in notes if n.split == "train"]
+    held_out = [n.text for n in notes if n.split in ("dev", "test")]
+    if len(prompted) >= cfg.min_notes:
+        members, kind = [prompted[k].text for k in sorted(prompted)], "prompted_train_notes"
+    else:
+        members, kind = train, "train_notes"
+    return {"member_set": kind, **membership_audit([r.text for r in kept], members, held_out, cfg, seed)}

@@ -63,6 +63,8 @@ def test_crlf_inside_a_segment_survives_the_rewrite():
      "labels ['Medication'] not among ['Condition', 'Dose', 'Drug', 'Stop', 'Symptom']"),
     ("Started [[Drug: metformin]] [[Dose: 500 mg]] for [[Symptom: type 2 diabetes]].", "label_changed",
      "'type 2 diabetes' marked 'Symptom'; entity T3 is 'Condition'"),
+    ("Started [[Condition: metformin]] [[Dose: 500 mg]] for [[Drug: type 2 diabetes]].", "label_changed",
+     "'metformin' marked 'Condition'; entity T1 is 'Drug'"),
     ("Started [[Drug: metformin]] [[Dose: 500 mg]] for [[Condition: type 2 diabetes]] and [[Drug: metformin]].",
      "entity_count_changed", "4 marks for 3 entities; unmatched: ['Drug: metformin']"),
     ("Started [[Drug: metformin]] [[Dose: 500 mg]] for [[Condition: diabetes]] and [[Condition: obesity]].",

@@ -123,14 +123,19 @@ def _check_segment(document: Document, segment: EncodedSegment) -> None:
 def match_marks(expected: list[Entity], marks: tuple[Mark, ...]) -> tuple[dict[str, Mark], list[Mark]]:
     """Assign marks to entity ids: exact (label, text) first, then same label, each in order.
 
+    A mark whose text is that of a still unmatched entity under another label is never matched by label
+    alone, so swapped labels are left over (and rejected as ``label_changed``), not silently accepted.
     Returns ({entity id: mark}, marks left over).
     """
     matched: dict[str, Mark] = {}
     left = list(marks)
     for same_text in (True, False):
         for m in list(left):
-            for entity in expected:
-                if entity.id not in matched and entity.label == m.label and (not same_text or entity.text == m.text):
+            unmatched = [e for e in expected if e.id not in matched]
+            if not same_text and any(e.label != m.label and e.text.casefold() == m.text.casefold() for e in unmatched):
+                continue
+            for entity in unmatched:
+                if entity.label == m.label and (not same_text or entity.text == m.text):
                     matched[entity.id] = m
                     left.remove(m)
                     break

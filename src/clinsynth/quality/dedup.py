@@ -10,8 +10,10 @@ file order); the first of a group is kept. For each record:
    candidate with the highest exact Jaccard (ties: smallest id) when that is >= ``threshold``.
 
 LSH only proposes; the decision uses the exact Jaccard, so a dropped pair always really is that similar.
-A pair LSH fails to propose is kept (its recall at ``threshold`` is high but below 1; raise ``num_perm``
-to tighten it).
+Since a spurious candidate only costs one exact Jaccard, the bands are tuned for recall
+(``recall_weight`` 0.95 with 128 permutations at threshold 0.8: 16 bands of 8 rows, a pair at Jaccard 0.8
+is proposed with probability 0.95, at 0.85 with 0.994, at 0.9 with 0.9999). A pair LSH fails to
+propose is kept; raise ``num_perm`` or ``recall_weight`` to tighten it.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ class DedupConfig:
     shingle: int = 3  # tokens per shingle
     num_perm: int = 128  # MinHash permutations
     threshold: float = 0.8  # Jaccard of shingle sets at or above which a record is a near-duplicate
+    recall_weight: float = 0.95  # LSH band tuning: weight of missed pairs vs spurious candidates (in (0, 1))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -62,7 +65,8 @@ def find_duplicates(items: Sequence[tuple[str, str]], cfg: DedupConfig, seed: in
         raise ValueError(f"dedup threshold must be in (0, 1], got {cfg.threshold}")
     sets = [shingles(text, cfg.shingle) for _, text in items]
     sketches = MinHash.bulk(([s.encode() for s in sorted(sh)] for sh in sets), num_perm=cfg.num_perm, seed=seed)
-    lsh = MinHashLSH(threshold=cfg.threshold, num_perm=cfg.num_perm)
+    lsh = MinHashLSH(threshold=cfg.threshold, num_perm=cfg.num_perm,
+                     weights=(1.0 - cfg.recall_weight, cfg.recall_weight))
     kept_by_text: dict[str, str] = {}
     index_of = {item_id: i for i, (item_id, _) in enumerate(items)}
     dropped: list[Duplicate] = []

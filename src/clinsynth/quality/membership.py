@@ -44,15 +44,28 @@ def _sample(items: Sequence[str], k: int, rng: random.Random) -> list[str]:
     return [items[i] for i in sorted(rng.sample(range(len(items)), min(k, len(items))))]
 
 
-def similarity_features(real: Sequence[str], synthetic: Sequence[str], top_k: int) -> np.ndarray:
-    """``[len(real), 2]``: max and top-k mean TF-IDF cosine of each real note to the synthetic records."""
+def similarity_matrix(real: Sequence[str], synthetic: Sequence[str]) -> np.ndarray:
+    """``[len(real), len(synthetic)]`` TF-IDF (word 1-2 grams, sublinear tf) cosine similarities."""
     from sklearn.feature_extraction.text import TfidfVectorizer
 
     vectorizer = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True).fit(list(real) + list(synthetic))
-    sims = (vectorizer.transform(real) @ vectorizer.transform(synthetic).T).toarray()  # [R, S], rows l2-normed
+    return (vectorizer.transform(real) @ vectorizer.transform(synthetic).T).toarray()  # rows l2-normed
+
+
+def similarity_features(sims: np.ndarray, top_k: int) -> np.ndarray:
+    """``[R, 2]``: max and top-k mean similarity of each real note (row of ``sims`` ``[R, S]``) to the corpus."""
     k = min(top_k, sims.shape[1])
     top = -np.sort(-sims, axis=1)[:, :k]  # [R, k]
     return np.stack([top[:, 0], top.mean(axis=1)], axis=1)
+
+
+def nearest_member_share(sims: np.ndarray, labels: np.ndarray) -> float | None:
+    """Share of synthetic records (columns of ``sims``) whose most similar real note is a member (label 1);
+    records sharing no term with any note are left out (None when that is all of them)."""
+    related = sims.max(axis=0) > 0
+    if not related.any():
+        return None
+    return float(labels[sims[:, related].argmax(axis=0)].mean())
 
 
 def membership_audit(synthetic: Sequence[str], members: Sequence[str], non_members: Sequence[str],
@@ -72,24 +85,9 @@ def membership_audit(synthetic: Sequence[str], members: Sequence[str], non_membe
 
     real = _sample(members, n_side, rng) + _sample(non_members, n_side, rng)
     labels = np.array([1] * n_side + [0] * n_side)
-    features = similarity_features(real, _sample(synthetic, cfg.max_synthetic, rng), cfg.top_k)
+    sims = similarity_matrix(real, _sample(synthetic, cfg.max_synthetic, rng))  # [2 n_side, S]
     model = make_pipeline(StandardScaler(), LogisticRegression(random_state=seed))
     folds = StratifiedKFold(n_splits=min(cfg.folds, n_side), shuffle=True, random_state=seed)
-    aucs = cross_val_score(model, features, labels, cv=folds, scoring="roc_auc")
-    share = _nearest_member_share(real, labels, synthetic, rng, cfg.max_synthetic)
-    return {**report, "auc": float(aucs.mean()), "auc_std": float(aucs.std()), "nearest_member_share": share,
-            "status": "ok"}
-
-
-def _nearest_member_share(real: list[str], labels: np.ndarray, synthetic: Sequence[str], rng: random.Random,
-                          max_synthetic: int) -> float | None:
-    """Share of synthetic records whose most similar note of the balanced sample is a member (None: no overlap)."""
-    from sklearn.feature_extraction.text import TfidfVectorizer
-
-    sample = _sample(synthetic, max_synthetic, rng)
-    vectorizer = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True).fit(real + sample)
-    sims = (vectorizer.transform(sample) @ vectorizer.transform(real).T).toarray()  # [S, R]
-    related = sims.max(axis=1) > 0  # a record sharing no term with any note has no nearest note
-    if not related.any():
-        return None
-    return float(labels[sims[related].argmax(axis=1)].mean())
+    aucs = cross_val_score(model, similarity_features(sims, cfg.top_k), labels, cv=folds, scoring="roc_auc")
+    return {**report, "auc": float(aucs.mean()), "auc_std": float(aucs.std()),
+            "nearest_member_share": nearest_member_share(sims, labels), "status": "ok"}

@@ -1,0 +1,120 @@
+"""The postprocess stage and the why-dropped command, on the hand-made fixtures in a temporary project."""
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from clinsynth.cli import app
+from tests.quality.conftest import FIXTURES
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _project(tmp_path: Path, **limits) -> Path:
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params["postprocess"].update(limits)
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    for rel, dest in [("notes.jsonl", "data/interim/notes.jsonl"), ("prompts/rephrase.jsonl", "data/prompts/rephrase.jsonl"),
+                      ("generations/rephrase.jsonl", "data/generations/rephrase.jsonl"),
+                      ("generations/rephrase.rejections.jsonl", "data/generations/rephrase.rejections.jsonl")]:
+        (tmp_path / dest).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(FIXTURES / rel, tmp_path / dest)
+    return tmp_path
+
+
+def _run_stage(cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(ROOT / "stages" / "postprocess.py"), "rephrase"], cwd=cwd,
+                          capture_output=True, text=True)
+
+
+@pytest.fixture(scope="module")
+def stage_run(tmp_path_factory):
+    cwd = _project(tmp_path_factory.mktemp("postprocess"))
+    proc = _run_stage(cwd)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return cwd, proc
+
+
+def test_stage_writes_corpus_dropped_card_and_metrics(stage_run):
+    cwd, proc = stage_run
+    out = cwd / "data/synthetic/rephrase"
+    kept = [json.loads(line) for line in (out / "records.jsonl").read_text().splitlines()]
+    dropped = [json.loads(line) for line in (out / "dropped.jsonl").read_text().splitlines()]
+    assert [r["id"] for r in kept] == ["g-001", "g-002"] and len(dropped) == 4
+    assert set(kept[0]["leakage"]) == {"train_longest_span", "train_overlap", "source_longest_span", "source_overlap"}
+    assert "postprocess@rephrase: 7 prompts, 6 generations, 1 rejected at generation" in proc.stdout
+    metrics = json.loads((cwd / "metrics/quality_rephrase.json").read_text())
+    assert metrics["counts"]["kept"] == 2
+    assert set(json.loads((cwd / "metrics/timing/quality_rephrase.json").read_text())) >= {"leakage", "dedup"}
+
+
+def test_card_holds_generator_templates_counts_figures_and_command(stage_run):
+    cwd, _ = stage_run
+    card = json.loads((cwd / "data/synthetic/rephrase/card.json").read_text())
+    assert card["command"] == "dvc repro postprocess@rephrase"
+    assert card["generators"] == [{"identity": "SmolLM2-135M-Instruct@9b1f3c0a7d2e4f51", "name": "SmolLM2-135M-Instruct",
+                                   "weights_sha": "9b1f3c0a7d2e4f51", "adapter": None, "generations": 6}]
+    assert card["templates"] == [{"name": "rephrase.clinical.v1", "sha": "3f2a9c1e5b7d4a60", "prompts": 7}]
+    assert card["sampling"] == {"params_sha": {"c0ffee1234abcd56": 6}, "seed": 13}
+    assert card["counts"]["dropped"] == {"exact_duplicate": 1, "leakage_span": 1, "length_ratio_low": 1,
+                                         "near_duplicate": 1}
+    assert card["counts"]["rejected_at_generation"] == {"refusal": 1}
+    assert card["leakage"]["train"]["longest_span"]["max"] >= 30 and "distinct_2" in card["diversity"]
+    assert set(card["inputs"]) == {"data/prompts/rephrase.jsonl", "data/generations/rephrase.jsonl",
+                                   "data/generations/rephrase.rejections.jsonl", "data/interim/notes.jsonl"}
+    md = (cwd / "data/synthetic/rephrase/CARD.md").read_text()
+    for text in ("Rebuild: `dvc repro postprocess@rephrase`", "| SmolLM2-135M-Instruct | 9b1f3c0a7d2e4f51 |",
+                 "| rephrase.clinical.v1 | `3f2a9c1e5b7d4a60` | 7 |", "| rejected at generation: refusal | 1 |",
+                 "| dropped: near_duplicate | 1 |", "| **kept** | **2** (33.3% of generations) |",
+                 "## Leakage against the train notes", "## Membership audit", "`postprocess.max_dropped_fraction`"):
+        assert text in md
+
+
+def test_stage_is_deterministic(stage_run, tmp_path):
+    cwd, _ = stage_run
+    again = _project(tmp_path)
+    assert _run_stage(again).returncode == 0
+    for rel in ("metrics/quality_rephrase.json", "data/synthetic/rephrase/records.jsonl",
+                "data/synthetic/rephrase/dropped.jsonl", "data/synthetic/rephrase/card.json",
+                "data/synthetic/rephrase/CARD.md"):
+        assert (again / rel).read_bytes() == (cwd / rel).read_bytes(), rel
+
+
+def test_stage_fails_on_a_crossed_limit_after_writing_its_outputs(tmp_path):
+    cwd = _project(tmp_path, min_kept_fraction=0.5)
+    proc = _run_stage(cwd)
+    assert proc.returncode != 0
+    assert ("QualityGateError: quality_rephrase: counts.kept_fraction = 0.3333 < min 0.5 "
+            "(postprocess.min_kept_fraction)") in proc.stderr
+    assert (cwd / "data/synthetic/rephrase/dropped.jsonl").exists()
+
+
+def test_why_dropped_explains_a_near_duplicate_with_its_kept_twin(stage_run):
+    cwd, _ = stage_run
+    result = CliRunner().invoke(app, ["quality", "why-dropped", "g-005", "--synthetic-dir", str(cwd / "data/synthetic")])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0] == "g-005 (recipe rephrase, prompt p-005): dropped as near_duplicate"
+    assert "duplicates kept record g-001: Jaccard exact 0.8" in result.output
+    assert any(line.startswith("  kept    (g-001): A 67-year-old woman") for line in lines)
+
+
+def test_why_dropped_by_prompt_id_and_for_leakage(stage_run):
+    cwd, _ = stage_run
+    result = CliRunner().invoke(app, ["quality", "why-dropped", "p-003", "--recipe", "rephrase",
+                                      "--synthetic-dir", str(cwd / "data/synthetic")])
+    assert result.exit_code == 0
+    assert "dropped as leakage_span" in result.output and "shares a verbatim span of 34 tokens" in result.output
+
+
+def test_why_dropped_unknown_id_exits_1(stage_run):
+    cwd, _ = stage_run
+    result = CliRunner().invoke(app, ["quality", "why-dropped", "g-001", "--synthetic-dir", str(cwd / "data/synthetic")])
+    assert result.exit_code == 1
+    assert "'g-001' is not a dropped record" in result.output

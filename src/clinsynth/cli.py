@@ -8,6 +8,7 @@ from __future__ import annotations
 import typer
 
 from clinsynth.brat import cli as brat_cli
+from clinsynth.kg import cli as kg_cli
 from clinsynth.quality import cli as quality_cli
 
 app = typer.Typer(help="clinsynth: synthetic clinical corpora, measured.", no_args_is_help=True)
@@ -15,6 +16,7 @@ app = typer.Typer(help="clinsynth: synthetic clinical corpora, measured.", no_ar
 # Sub-command groups (one line each; keep alphabetical).
 # app.add_typer(<module>.app, name="<group>")
 app.add_typer(brat_cli.app, name="brat")
+app.add_typer(kg_cli.app, name="kg")
 app.add_typer(quality_cli.app, name="quality")
 
 

@@ -47,3 +47,14 @@ def test_vocabulary_overlap_counts_words_not_punctuation():
     v = vocabulary_overlap([["fever", ",", "cough", "xyzzy"]], [["fever", "cough", "rash", "."]])
     assert v == {"synthetic_vocab": 3, "real_vocab": 3, "vocab_overlap": pytest.approx(2 / 3),
                  "real_vocab_coverage": pytest.approx(2 / 3)}
+
+
+def test_real_baseline_is_token_matched_and_relative_figures_compare_to_it():
+    rng = random.Random(3)
+    texts = [prose(rng, 50) for _ in range(30)]
+    same = measure_diversity(texts, texts, sample=30, seed=2)
+    assert same["distinct_2_ratio"] == pytest.approx(1.0) and same["self_bleu_gap"] == pytest.approx(0.0)
+    assert same["real"]["tokens"] == same["tokens"]
+    repetitive = [texts[0]] * 30
+    worse = measure_diversity(repetitive, texts, sample=30, seed=2)
+    assert worse["distinct_2_ratio"] < 0.1 and worse["self_bleu_gap"] > 0.9

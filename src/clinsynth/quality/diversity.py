@@ -10,6 +10,7 @@ punctuation marks).
   against the most frequent reference, brevity penalty with the closest reference length (ties: shorter),
   and smoothing "method 1" of Chen & Cherry (2014) (a zero n-gram match count becomes ``epsilon``), which
   is what ``nltk``'s ``SmoothingFunction().method1`` does; a text with no unigram match scores 0.
+* a baseline: the same figures on the real notes, token-matched (see :func:`measure_diversity`).
 * vocabulary: ``vocab_overlap`` is the share of the synthetic vocabulary (word tokens) found in the real
   notes (low: invented words or garbage), ``real_vocab_coverage`` the share of the real vocabulary used.
 """
@@ -100,15 +101,37 @@ def vocabulary_overlap(synthetic: Iterable[Sequence[str]], real: Iterable[Sequen
     }
 
 
-def measure_diversity(texts: Sequence[str], real_texts: Iterable[str], sample: int, seed: int,
+def token_matched_sample(texts: Sequence[str], n_tokens: int, rng: random.Random) -> list[list[str]]:
+    """Token lists of ``texts`` in seeded random order until ``n_tokens`` tokens are reached (or all are used)."""
+    order = list(range(len(texts)))
+    rng.shuffle(order)
+    picked, total = [], 0
+    for i in order:
+        if total >= n_tokens:
+            break
+        picked.append(tokenize(texts[i]))
+        total += len(picked[-1])
+    return picked
+
+
+def measure_diversity(texts: Sequence[str], real_texts: Sequence[str], sample: int, seed: int,
                       max_order: int = 4) -> dict[str, Any]:
-    """distinct-1/2 over all ``texts``, self-BLEU on a seeded sample of at most ``sample`` of them, vocabulary."""
+    """distinct-1/2 over all ``texts``, self-BLEU on a seeded sample of at most ``sample`` of them, vocabulary;
+    and the same figures for the real notes as a baseline (``real``), on as many real tokens as the corpus has
+    (distinct-n falls as a corpus grows, so only equal sizes compare) and a self-BLEU sample of the same size.
+    ``distinct_2_ratio`` is synthetic / real (1.0: as diverse as the real notes); ``self_bleu_gap`` is
+    synthetic - real (a difference: self-BLEU of diverse texts is near 0, where ratios are noise)."""
     token_lists = [tokenize(t) for t in texts]
-    picked = sorted(random.Random(seed).sample(range(len(texts)), min(sample, len(texts))))
-    return {
-        "distinct_1": distinct_n(token_lists, 1),
-        "distinct_2": distinct_n(token_lists, 2),
-        "self_bleu": self_bleu([texts[i] for i in picked], max_order=max_order),
-        "self_bleu_sample": len(picked),
-        **vocabulary_overlap(token_lists, (tokenize(t) for t in real_texts)),
-    }
+    rng = random.Random(seed)
+    picked = sorted(rng.sample(range(len(texts)), min(sample, len(texts))))
+    synthetic = {"distinct_1": distinct_n(token_lists, 1), "distinct_2": distinct_n(token_lists, 2),
+                 "self_bleu": self_bleu([texts[i] for i in picked], max_order=max_order)}
+    real_tokens = token_matched_sample(real_texts, sum(len(t) for t in token_lists), rng)
+    real_picked = sorted(rng.sample(range(len(real_texts)), min(len(picked), len(real_texts))))
+    real = {"distinct_1": distinct_n(real_tokens, 1), "distinct_2": distinct_n(real_tokens, 2),
+            "self_bleu": self_bleu([real_texts[i] for i in real_picked], max_order=max_order),
+            "tokens": sum(len(t) for t in real_tokens)}
+    relative = {"distinct_2_ratio": synthetic["distinct_2"] / real["distinct_2"] if real["distinct_2"] else None,
+                "self_bleu_gap": synthetic["self_bleu"] - real["self_bleu"]}
+    return {**synthetic, **relative, "self_bleu_sample": len(picked), "tokens": sum(len(t) for t in token_lists),
+            "real": real, **vocabulary_overlap(token_lists, (tokenize(t) for t in real_texts))}

@@ -26,6 +26,8 @@ LIMIT_METRICS: dict[str, tuple[str, Literal["max", "min"]]] = {
     "min_kept_fraction": ("counts.kept_fraction", "min"),
     "min_distinct_2": ("diversity.distinct_2", "min"),
     "max_self_bleu": ("diversity.self_bleu", "max"),
+    "min_distinct_2_ratio": ("diversity.distinct_2_ratio", "min"),
+    "max_self_bleu_gap": ("diversity.self_bleu_gap", "max"),
     "max_membership_auc": ("membership.auc", "max"),
 }
 

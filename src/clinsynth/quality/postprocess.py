@@ -70,8 +70,10 @@ class PostprocessConfig:
     max_dropped_fraction: float | None = 0.5
     max_duplicate_fraction: float | None = 0.5
     min_kept_fraction: float | None = 0.25
-    min_distinct_2: float | None = 0.1
-    max_self_bleu: float | None = 0.8
+    min_distinct_2: float | None = None
+    max_self_bleu: float | None = None
+    min_distinct_2_ratio: float | None = 0.5
+    max_self_bleu_gap: float | None = 0.2
     max_membership_auc: float | None = None
 
 

@@ -13,7 +13,7 @@ def _population(seed: int, n: int) -> list[str]:
     return [prose(rng, 80) for _ in range(n)]
 
 
-@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize("seed", range(2))
 def test_corpus_unrelated_to_either_side_gives_about_half(seed):
     members, non_members = _population(seed, 150), _population(seed + 100, 150)
     synthetic = _population(seed + 200, 300)  # same population, made from neither side

@@ -1,9 +1,11 @@
 """The postprocess stage and the why-dropped command, on the hand-made fixtures in a temporary project."""
 
+import contextlib
+import importlib.util
+import io
 import json
+import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -11,6 +13,7 @@ import yaml
 from typer.testing import CliRunner
 
 from clinsynth.cli import app
+from clinsynth.quality.gates import QualityGateError
 from tests.quality.conftest import FIXTURES
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -28,27 +31,39 @@ def _project(tmp_path: Path, **limits) -> Path:
     return tmp_path
 
 
-def _run_stage(cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(ROOT / "stages" / "postprocess.py"), "rephrase"], cwd=cwd,
-                          capture_output=True, text=True)
+def _load_stage():
+    spec = importlib.util.spec_from_file_location("stage_postprocess", ROOT / "stages" / "postprocess.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _run_stage(cwd: Path) -> None:
+    """Run the stage's main() in-process with ``cwd`` as the project root."""
+    old = os.getcwd()
+    os.chdir(cwd)
+    try:
+        _load_stage().main("rephrase")
+    finally:
+        os.chdir(old)
 
 
 @pytest.fixture(scope="module")
 def stage_run(tmp_path_factory):
     cwd = _project(tmp_path_factory.mktemp("postprocess"))
-    proc = _run_stage(cwd)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return cwd, proc
+    with contextlib.redirect_stdout(io.StringIO()) as out:
+        _run_stage(cwd)
+    return cwd, out.getvalue()
 
 
 def test_stage_writes_corpus_dropped_card_and_metrics(stage_run):
-    cwd, proc = stage_run
+    cwd, printed = stage_run
     out = cwd / "data/synthetic/rephrase"
     kept = [json.loads(line) for line in (out / "records.jsonl").read_text().splitlines()]
     dropped = [json.loads(line) for line in (out / "dropped.jsonl").read_text().splitlines()]
     assert [r["id"] for r in kept] == ["g-001", "g-002"] and len(dropped) == 4
     assert set(kept[0]["leakage"]) == {"train_longest_span", "train_overlap", "source_longest_span", "source_overlap"}
-    assert "postprocess@rephrase: 7 prompts, 6 generations, 1 rejected at generation" in proc.stdout
+    assert "postprocess@rephrase: 7 prompts, 6 generations, 1 rejected at generation" in printed
     metrics = json.loads((cwd / "metrics/quality_rephrase.json").read_text())
     assert metrics["counts"]["kept"] == 2
     assert set(json.loads((cwd / "metrics/timing/quality_rephrase.json").read_text())) >= {"leakage", "dedup"}
@@ -79,7 +94,8 @@ def test_card_holds_generator_templates_counts_figures_and_command(stage_run):
 def test_stage_is_deterministic(stage_run, tmp_path):
     cwd, _ = stage_run
     again = _project(tmp_path)
-    assert _run_stage(again).returncode == 0
+    with contextlib.redirect_stdout(io.StringIO()):
+        _run_stage(again)
     for rel in ("metrics/quality_rephrase.json", "data/synthetic/rephrase/records.jsonl",
                 "data/synthetic/rephrase/dropped.jsonl", "data/synthetic/rephrase/card.json",
                 "data/synthetic/rephrase/CARD.md"):
@@ -88,11 +104,12 @@ def test_stage_is_deterministic(stage_run, tmp_path):
 
 def test_stage_fails_on_a_crossed_limit_after_writing_its_outputs(tmp_path):
     cwd = _project(tmp_path, min_kept_fraction=0.5)
-    proc = _run_stage(cwd)
-    assert proc.returncode != 0
-    assert ("QualityGateError: quality_rephrase: counts.kept_fraction = 0.3333 < min 0.5 "
-            "(postprocess.min_kept_fraction)") in proc.stderr
+    message = "quality_rephrase: counts.kept_fraction = 0.3333 < min 0.5 (postprocess.min_kept_fraction)"
+    with contextlib.redirect_stdout(io.StringIO()), pytest.raises(QualityGateError) as info:
+        _run_stage(cwd)
+    assert str(info.value) == message
     assert (cwd / "data/synthetic/rephrase/dropped.jsonl").exists()
+    assert json.loads((cwd / "metrics/quality_rephrase.json").read_text())["limits"]["min_kept_fraction"]["status"] == "failed"
 
 
 def test_why_dropped_explains_a_near_duplicate_with_its_kept_twin(stage_run):

@@ -103,9 +103,14 @@ def render_card(card: DataCard) -> str:
               f"{card.dedup['exact']} exact and {card.dedup['near']} near-duplicates dropped (Jaccard of "
               f"{card.dedup['shingle']}-token shingles >= {card.dedup['threshold']}); "
               f"`clinsynth quality why-dropped ID` explains each.", "", "## Diversity", ""]
-    lines += _table(["distinct-1", "distinct-2", "self-BLEU (sample)", "vocab overlap", "real vocab coverage"],
-                    [(div["distinct_1"], div["distinct_2"], f"{div['self_bleu']} ({div['self_bleu_sample']})",
-                      div["vocab_overlap"], div["real_vocab_coverage"])])
+    real = div["real"]
+    lines += _table(["", "distinct-1", "distinct-2", f"self-BLEU (sample of {div['self_bleu_sample']})", "tokens"],
+                    [("synthetic", div["distinct_1"], div["distinct_2"], div["self_bleu"], div["tokens"]),
+                     ("real notes (token-matched)", real["distinct_1"], real["distinct_2"], real["self_bleu"],
+                      real["tokens"])])
+    lines += ["", f"distinct-2 ratio {div['distinct_2_ratio']}, self-BLEU gap {div['self_bleu_gap']}; "
+              f"{div['vocab_overlap']} of the synthetic vocabulary occurs in the real notes, which it covers "
+              f"{div['real_vocab_coverage']} of."]
     lines += ["", "## Membership audit", "",
               f"Cross-validated ROC AUC of telling {mem['members']} member notes ({mem['member_set']}) from "
               f"{mem['non_members']} held-out notes by their TF-IDF closeness to the corpus: **{mem['auc']}** "

@@ -10,6 +10,10 @@ def excerpt(text: str, width: int = 300) -> str:
     return textwrap.shorten(" ".join(text.split()), width=width, placeholder=" ...")
 
 
+def _fmt(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
+
+
 def explain_dropped(dropped: dict[str, Any], kept: dict[str, Any] | None = None, width: int = 300) -> str:
     """Lines: id, recipe, prompt, reason and detail; for a duplicate, both Jaccards and both texts side by side."""
     lines = [f"{dropped['id']} (recipe {dropped['recipe']}, prompt {dropped['prompt_id']}): dropped as {dropped['reason']}",
@@ -17,8 +21,8 @@ def explain_dropped(dropped: dict[str, Any], kept: dict[str, Any] | None = None,
     leak = dropped.get("leakage") or {}
     if leak:
         lines.append(f"  leakage: longest span {leak.get('train_longest_span')} tokens, overlap "
-                     f"{leak.get('train_overlap')} vs train notes; vs its own source: "
-                     f"{leak.get('source_longest_span')} tokens, overlap {leak.get('source_overlap')}")
+                     f"{_fmt(leak.get('train_overlap'))} vs train notes; vs its own source: "
+                     f"{leak.get('source_longest_span')} tokens, overlap {_fmt(leak.get('source_overlap'))}")
     if dropped.get("checks"):
         lines.append("  checks: " + ", ".join(f"{k} {v:.3f}" for k, v in sorted(dropped["checks"].items())))
     if dropped.get("duplicate_of"):

@@ -131,9 +131,9 @@ def _join(recipe: str, prompts: Sequence[Prompt], generations: Sequence[Generati
 
 
 def _leak_figures(train: Leakage, source: Leakage | None) -> dict[str, Any]:
-    return {"train_longest_span": train.longest_span, "train_overlap": train.overlap,
+    return {"train_longest_span": train.longest_span, "train_overlap": round(train.overlap, 4),
             "source_longest_span": source.longest_span if source else None,
-            "source_overlap": source.overlap if source else None}
+            "source_overlap": round(source.overlap, 4) if source else None}
 
 
 class _SourceLeakage:
@@ -187,6 +187,7 @@ def postprocess(recipe: str, prompts: Sequence[Prompt], generations: Sequence[Ge
     survivors: list[tuple[Generation, CheckOutcome]] = []
     for g in gens:
         outcome = check.run(prompt_of[g.prompt_id], g, check_cfg) if check else CheckOutcome({})
+        outcome = dataclasses.replace(outcome, figures=round_floats(outcome.figures))
         if outcome.reason:
             dropped.append(DroppedRecord(g.id, recipe, g.prompt_id, g.text, outcome.reason, outcome.detail,
                                          None, None, None, {}, outcome.figures))

@@ -126,6 +126,8 @@ def test_drugs_related_and_icd10_diseases_from_plain_tuples():
     assert graph.related("ICD10CM:I15") == ["ICD10CM:I10"]         # either direction
     assert graph.hypernyms("ICD10CM:I10") == ["ICD10CM:I10-I1A"]
     assert graph.diseases_with_icd10() == {"ICD10CM:I10": "I10"}  # untyped I15 and I10-I1A are not diseases
+    assert graph.nodes_of_type("Disease") == ["ICD10CM:I10"]
+    assert graph.nodes_of_type(None) == ["DRUGBANK:DB00722", "ICD10CM:I10-I1A", "ICD10CM:I15"]
     assert graph.find("high blood pressure") == ["ICD10CM:I10"]
 
 

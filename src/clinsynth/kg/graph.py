@@ -95,7 +95,13 @@ class KnowledgeGraph:
         by_text: dict[str, list[str]] = {}
         synonym_hits: list[tuple[str, str]] = []
         icd10: dict[str, str] = {}
+        by_type: dict[str | None, list[str]] = {}
         for node, attrs in graph._node.items():
+            node_type = attrs.get("type")
+            if node_type in by_type:
+                by_type[node_type].append(node)
+            else:
+                by_type[node_type] = [node]
             label = attrs.get("label")
             if label:
                 key = " ".join(label.split()).casefold()  # normalize_text, inlined: runs per node
@@ -106,7 +112,7 @@ class KnowledgeGraph:
                     hits.append(node)
             for text in attrs.get("synonyms") or ():
                 synonym_hits.append((" ".join(text.split()).casefold(), node))
-            if attrs.get("type") == "Disease" and node.startswith(ICD10CM_PREFIX):
+            if node_type == "Disease" and node.startswith(ICD10CM_PREFIX):
                 icd10[node] = node[len(ICD10CM_PREFIX):]
         # find(): exact-label hits first, then synonym hits, each group sorted by id.
         for hits in by_text.values():
@@ -125,6 +131,7 @@ class KnowledgeGraph:
             by_text[key] = by_text[key][:labelled.get(key, 0)] + sorted(nodes)
         self._by_text = by_text
         self._icd10 = dict(sorted(icd10.items()))
+        self._by_type = {t: sorted(nodes) for t, nodes in by_type.items()}
 
     # ---- lookups ----------------------------------------------------------------------------
     def _attrs(self, node: str) -> dict:
@@ -222,8 +229,9 @@ class KnowledgeGraph:
         """
         return dict(self._icd10)
 
-    def nodes_of_type(self, node_type: str) -> list[str]:
-        return sorted(n for n, t in self.graph.nodes(data="type") if t == node_type)
+    def nodes_of_type(self, node_type: str | None) -> list[str]:
+        """Ids of every node of ``node_type`` (None: untyped), sorted."""
+        return list(self._by_type.get(node_type, ()))
 
     # ---- statistics ----------------------------------------------------------------------------
     def stats(self, examples: int = 10) -> dict:

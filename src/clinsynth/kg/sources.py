@@ -61,7 +61,7 @@ def _load_pickle(package: str, filename: str) -> dict:
 
 # ---- ICD-10-CM ------------------------------------------------------------------------------------
 
-_EXCLUDED_CODE = re.compile(r"\b([A-Z][0-9][0-9A-Z](?:\.[0-9A-Z]{1,4})?)(?:\.?-)?(?:-([A-Z][0-9][0-9A-Z]))?\b")
+_EXCLUDED_CODE = re.compile(r"\b([A-Z][0-9][0-9A-Z](?:\.[0-9A-Z]{1,4})?)(?:-([A-Z][0-9][0-9A-Z])\b)?")
 
 
 def icd10cm_id(name: str, is_chapter: bool = False) -> str:

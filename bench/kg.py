@@ -75,7 +75,8 @@ def main() -> None:
     rng = random.Random(0)
     diseases = sorted(kg.diseases_with_icd10())
     with_symptoms = [d for d in diseases if kg.symptoms_of(d)]
-    sample = rng.choices(diseases, k=args.queries - len(with_symptoms)) + with_symptoms
+    # half on the diseases that have symptoms (what MedSyn asks), half on any ICD-10-CM disease
+    sample = rng.choices(with_symptoms, k=args.queries // 2) + rng.choices(diseases, k=args.queries - args.queries // 2)
     rng.shuffle(sample)
     for name, query in (("symptoms_of", kg.symptoms_of), ("synonyms", kg.synonyms), ("find", None)):
         items = [kg.label(n) for n in sample] if name == "find" else sample

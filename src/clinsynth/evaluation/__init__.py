@@ -1,0 +1,1 @@
+"""Metrics as evaluate.Metric modules (loadable offline by path) and task evaluators."""

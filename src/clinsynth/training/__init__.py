@@ -1,0 +1,1 @@
+"""Downstream training loops shared by the recipes (CPU-first, deterministic)."""

@@ -85,6 +85,8 @@ def test_synonyms_own_then_equivalents_without_duplicates(kg):
     assert kg.synonyms("ICD10CM:E11.9", include_equivalents=False) == ["Type 2  Diabetes"]
     # HPO's "Type 2 diabetes" repeats "Type 2  Diabetes" up to case and spaces: left out.
     assert kg.synonyms("ICD10CM:E11.9") == ["Type 2  Diabetes", "Type II diabetes mellitus", "NIDDM"]
+    kg.synonyms("ICD10CM:E11.9").append("changed by a caller")  # cached per node, handed out as a copy
+    assert kg.synonyms("ICD10CM:E11.9") == ["Type 2  Diabetes", "Type II diabetes mellitus", "NIDDM"]
 
 
 @pytest.mark.parametrize("depth, expected", [

@@ -132,6 +132,7 @@ class KnowledgeGraph:
         self._by_text = by_text
         self._icd10 = dict(sorted(icd10.items()))
         self._by_type = {t: sorted(nodes) for t, nodes in by_type.items()}
+        self._synonym_cache: dict[str, tuple[str, ...]] = {}
 
     # ---- lookups ----------------------------------------------------------------------------
     def _attrs(self, node: str) -> dict:
@@ -171,12 +172,16 @@ class KnowledgeGraph:
         """The node's synonyms, then (optionally) labels and synonyms of its same_as neighbours.
 
         No case/space duplicates and never the node's own label; own synonyms keep their stored order,
-        equivalents follow in id order.
+        equivalents follow in id order. The merged list is cached per node (treat the graph as
+        read-only once loaded).
         """
         attrs = self._attrs(node)
         own = list(attrs.get("synonyms") or [])
         if not include_equivalents or node not in self._same:
             return own
+        cached = self._synonym_cache.get(node)
+        if cached is not None:
+            return list(cached)
         seen = {normalize_text(t) for t in own}
         if attrs.get("label"):
             seen.add(normalize_text(attrs["label"]))
@@ -186,6 +191,7 @@ class KnowledgeGraph:
                 if text and (key := normalize_text(text)) not in seen:
                     seen.add(key)
                     own.append(text)
+        self._synonym_cache[node] = tuple(own)  # the graph is read-only after load; merging costs ~10 us
         return own
 
     def hypernyms(self, node: str, depth: int | None = 1) -> list[str]:

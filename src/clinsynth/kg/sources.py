@@ -19,6 +19,7 @@ import dataclasses
 import importlib.util
 import pickle
 import re
+import warnings
 from collections.abc import Iterator
 from importlib.metadata import version
 from pathlib import Path
@@ -75,7 +76,9 @@ def read_icd10cm() -> list[Concept]:
     that category: the category's parent is the block's parent. ``related`` holds the codes and
     blocks cited in the code's Excludes1/Excludes2 notes (conditions coded elsewhere).
     """
-    import simple_icd_10_cm as icd
+    with warnings.catch_warnings():  # its import-time data load uses importlib.resources' legacy API
+        warnings.simplefilter("ignore", DeprecationWarning)
+        import simple_icd_10_cm as icd
 
     concepts: list[Concept] = []
     ids: dict[str, str] = {}  # code or block name -> id, for parents

@@ -5,7 +5,7 @@ resources, each shown as ``R<n>: <flattened text>``) with :func:`build_messages`
 text to :func:`parse_completion`, which returns a :class:`GeneratedQuestion` or a counted
 :class:`Rejection` -- never an exception. Reply format: one JSON object
 ``{"question": str, "resource_ids": [ref, ...], "answer": str}``; a ```json fence or text around the
-object is tolerated. Rejection reasons are :data:`REJECTION_REASONS`.
+object is tolerated (the object starting at the first '{' is read). Rejection reasons are :data:`REJECTION_REASONS`.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from typing import Any
 from clinsynth.fhir.flatten import Resource
 from clinsynth.generation.types import Message
 
-REJECTION_REASONS = ("no_json", "invalid_json", "not_an_object", "missing_field", "wrong_type", "empty_field",
+REJECTION_REASONS = ("no_json", "invalid_json", "missing_field", "wrong_type", "empty_field",
                      "unknown_resource_id")
 FIELDS = ("question", "resource_ids", "answer")
 QUESTION_TYPES = ("Condition", "MedicationRequest", "Observation", "Procedure", "Immunization", "AllergyIntolerance",
@@ -97,8 +97,9 @@ def build_messages(seed: QuestionSeed, template: Path | str) -> tuple[Message, .
 FENCE = re.compile(r"```(?:json)?\s*(.*?)```", re.DOTALL)
 
 
-def _json_object(text: str) -> tuple[Any, str | None]:
-    """(decoded value, None) or (None, reason) for the first JSON value starting at a '{' in ``text``."""
+def _json_object(text: str) -> tuple[dict[str, Any] | None, str | None]:
+    """(decoded object, None) or (None, "reason:detail") for the JSON object at the first '{' in ``text``
+    (inside a ```json fence when there is one)."""
     fenced = FENCE.search(text)
     body = fenced.group(1) if fenced else text
     start = body.find("{")
@@ -117,8 +118,6 @@ def parse_completion(text: str, seed: QuestionSeed) -> GeneratedQuestion | Rejec
     if problem is not None:
         reason, _, detail = problem.partition(":")
         return Rejection(seed.id, reason, detail or f"no '{{' in reply {text[:80]!r}")
-    if not isinstance(value, dict):
-        return Rejection(seed.id, "not_an_object", f"expected a JSON object, got {type(value).__name__}")
     missing = [f for f in FIELDS if f not in value]
     if missing:
         return Rejection(seed.id, "missing_field", f"missing {missing}; expected keys {list(FIELDS)}")

@@ -45,7 +45,7 @@ def fmt(value: Any) -> str:
 
 
 def slug(text: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+    return re.sub(r"[^a-z0-9_]+", "-", text.lower()).strip("-")
 
 
 def table(header: list[str], rows: list[list[Any]], raw: set[int] = frozenset(), num: set[int] = frozenset()) -> str:
@@ -209,10 +209,15 @@ def render_timings(timings: dict[str, Any]) -> str:
 
 
 def leakage_rows(inputs: ReportInputs) -> list[dict[str, Any]]:
-    """Long rows ``{recipe, source, measure, bucket, records}`` for a top-level ``dvc plots`` entry."""
-    return [{"recipe": r.name, "source": src, "measure": m, "bucket": b, "records": n}
-            for r in inputs.recipes if r.quality for m, series in leakage_panels(r.quality).items()
-            for src, counts in series.items() for b, n in counts.items()]
+    """One row per recipe, measure and bucket, ``{bucket: "R · measure · [lo,hi)", <source>: records, ...}``,
+    for the top-level ``dvc plots`` entry (y: bucket, x: train)."""
+    rows = []
+    for r in inputs.recipes:
+        for measure, series in (leakage_panels(r.quality) if r.quality else {}).items():
+            buckets = list(dict.fromkeys(b for counts in series.values() for b in counts))
+            rows += [{"bucket": f"{r.name} · {measure} · {b}",
+                      **{src.replace(" ", "_"): counts.get(b, 0) for src, counts in series.items()}} for b in buckets]
+    return rows
 
 
 def render_report(inputs: ReportInputs) -> str:

@@ -1,0 +1,88 @@
+"""The report stage and `clinsynth report` in a temporary project; params.yaml and dvc.yaml kept in step."""
+
+import contextlib
+import dataclasses
+import importlib.util
+import io
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from clinsynth.cli import app
+from clinsynth.params import load_params
+from clinsynth.report.inputs import ReportConfig, ReportInputError
+from tests.report.conftest import FIXTURES, ROOT, fixture_config
+
+
+def _project(tmp_path: Path, **report) -> Path:
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    listed = dataclasses.asdict(fixture_config())
+    params["report"] = {k: listed[k] for k in ("metrics", "plots", "recipes")} | report
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    shutil.copytree(FIXTURES, tmp_path, dirs_exist_ok=True)
+    return tmp_path
+
+
+def _run_stage(cwd: Path) -> str:
+    spec = importlib.util.spec_from_file_location("stage_report", ROOT / "stages" / "report.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    with contextlib.chdir(cwd), contextlib.redirect_stdout(io.StringIO()) as out:
+        module.main()
+    return out.getvalue()
+
+
+def test_repository_params_load_and_every_listed_input_is_a_dvc_dep():
+    cfg = load_params("report", ReportConfig, ROOT / "params.yaml")
+    stage = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]["report"]
+    listed = cfg.metrics + cfg.plots + [p for r in cfg.recipes for p in (f"data/synthetic/{r}/records.jsonl",
+                                                                         f"metrics/quality_{r}.json")]
+    missing = [p for p in listed if p not in stage["deps"]]
+    assert not missing, f"listed in params.yaml report but not a dep of stage report in dvc.yaml: {missing}"
+    modules = sorted(f"src/clinsynth/report/{p.name}" for p in (ROOT / "src/clinsynth/report").glob("*.py")
+                     if p.name != "cli.py")
+    assert set(modules) <= set(stage["deps"]), "every module the stage runs is a dep"
+    assert stage["outs"] == ["${report.out}", "${report.leakage_plot}"]
+
+
+def test_stage_writes_page_and_plot_rows_byte_identical_on_rerun(tmp_path):
+    cwd = _project(tmp_path)
+    printed = _run_stage(cwd)
+    assert printed == ("report: 3 pipeline metrics files, recipes with data ['rephrase', 'kg_notes', 'brat_augment'], "
+                       "4 missing parts, 5 plots -> reports/index.html\n")
+    page = (cwd / "reports/index.html").read_bytes()
+    rows = json.loads((cwd / "reports/leakage.json").read_text())
+    assert rows[0]["bucket"] == "rephrase · longest span · [0,8)" and b'id="rephrase-samples"' in page
+    _run_stage(cwd)
+    assert (cwd / "reports/index.html").read_bytes() == page
+
+
+def test_stage_fails_naming_a_listed_file_that_is_missing(tmp_path):
+    cwd = _project(tmp_path, metrics=["metrics/kg.json", "metrics/retrieval.json"])
+    with pytest.raises(ReportInputError, match=r"report\.metrics lists metrics/retrieval\.json, which"):
+        _run_stage(cwd)
+
+
+def test_cli_renders_to_a_path_and_discovers(tmp_path):
+    cwd = _project(tmp_path, metrics=["metrics/kg.json"], plots=[], recipes=[])
+    runner = CliRunner()
+    with contextlib.chdir(cwd):
+        listed = runner.invoke(app, ["report", "--out", "out/listed.html"])
+        found = runner.invoke(app, ["report", "-o", "out/all.html", "--discover"])
+    assert listed.exit_code == 0, listed.output
+    assert listed.output.startswith("report: 1 pipeline metrics files, recipes with data none")
+    assert found.exit_code == 0 and "recipes with data ['rephrase', 'kg_notes', 'brat_augment']" in found.output
+    assert 'id="rephrase-samples"' in (cwd / "out/all.html").read_text()
+    assert 'id="rephrase-samples"' not in (cwd / "out/listed.html").read_text()
+
+
+def test_cli_reports_a_missing_listed_file_without_a_traceback(tmp_path):
+    cwd = _project(tmp_path, recipes=["fhir_qa"])
+    with contextlib.chdir(cwd):
+        result = CliRunner().invoke(app, ["report"])
+    assert result.exit_code == 1
+    assert "error: params.yaml report.recipes lists data/synthetic/fhir_qa/records.jsonl" in result.output

@@ -10,6 +10,7 @@ import typer
 from clinsynth.brat import cli as brat_cli
 from clinsynth.kg import cli as kg_cli
 from clinsynth.quality import cli as quality_cli
+from clinsynth.report import cli as report_cli
 
 app = typer.Typer(help="clinsynth: synthetic clinical corpora, measured.", no_args_is_help=True)
 
@@ -18,6 +19,7 @@ app = typer.Typer(help="clinsynth: synthetic clinical corpora, measured.", no_ar
 app.add_typer(brat_cli.app, name="brat")
 app.add_typer(kg_cli.app, name="kg")
 app.add_typer(quality_cli.app, name="quality")
+app.command("report")(report_cli.report_command)
 
 
 @app.command("diff")

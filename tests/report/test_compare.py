@@ -50,7 +50,7 @@ def test_matrix_is_a_mapping_of_scalar_rows():
     ("metrics/quality_kg_notes.json", "kg_notes"), ("metrics/generate_rephrase.json", "rephrase"),
     ("metrics/rephrase.json", "rephrase"), ("metrics/rephrase_corpora.json", "rephrase"),
     ("metrics/fhir_qa_testset.json", "fhir_qa"), ("metrics/plots/brat_augment_ner_loss.csv", "brat_augment"),
-    ("metrics/kg.json", None), ("metrics/kg_build.json", None), ("metrics/fhir_ingest.json", None),
+    ("metrics/sample_rephrase.json", "rephrase"), ("metrics/kg.json", None), ("metrics/kg_build.json", None), ("metrics/fhir_ingest.json", None),
 ])
 def test_a_file_belongs_to_the_recipe_its_name_starts_with(path, recipe):
     assert recipe_of(path, ["rephrase", "kg_notes", "brat_augment", "retrieval", "fhir_qa"]) == recipe

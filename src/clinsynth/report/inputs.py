@@ -83,12 +83,10 @@ class ReportInputs:
 
 
 def recipe_of(path: str, recipes: list[str]) -> str | None:
-    """The recipe a metrics or curve file belongs to: its stem is ``R``, ``quality_R``, ``generate_R`` or ``R_*``."""
+    """The recipe a metrics or curve file belongs to: its stem is ``R``, ``R_*`` (``rephrase_loss``) or ``*_R``
+    (``quality_R``, ``generate_R``, ``sample_R``); the longest matching recipe name wins."""
     stem = Path(path).stem
-    for prefix in ("quality_", "generate_"):
-        if stem.startswith(prefix) and stem[len(prefix):] in recipes:
-            return stem[len(prefix):]
-    matches = [r for r in recipes if stem == r or stem.startswith(r + "_")]
+    matches = [r for r in recipes if stem == r or stem.startswith(r + "_") or stem.endswith("_" + r)]
     return max(matches, key=len) if matches else None
 
 

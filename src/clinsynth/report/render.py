@@ -182,8 +182,9 @@ def render_downstream(r: RecipeInputs, lower_is_better: list[str]) -> tuple[str,
             rows, cols = matrix
             parts.append(table(["", *cols], [[row, *[metrics[row].get(col) for col in cols]] for row in rows]))
         elif rest := unpaired(flat, comparisons):
-            parts.append(f"<details><summary>other figures ({len(rest)})</summary>"
-                         f'{table(["metric", "value"], [[k, v] for k, v in rest.items()])}</details>')
+            rest_table = table(["metric", "value"], [[k, v] for k, v in rest.items()])
+            parts.append(f"<details><summary>other figures ({len(rest)})</summary>{rest_table}</details>"
+                         if comparisons else rest_table)
     if not parts:
         parts.append(f'<p class="note">No downstream metrics (metrics/{esc(r.name)}.json) listed.</p>')
     return f'<section id="{slug(r.name)}-downstream"><h3>Downstream metrics</h3>{"".join(parts)}</section>', figures

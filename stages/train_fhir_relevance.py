@@ -31,13 +31,14 @@ def main() -> None:
     model_dir = resolve_model_dir(cfg.model)
     examples = [(p["question"], p["text"], p["label"]) for p in read_jsonl(cfg.pairs)]
     tokenizer = AutoTokenizer.from_pretrained(str(model_dir), local_files_only=True)
-    model = pretrained_factory(model_dir)()
-    result = train_cross_encoder(model, tokenizer, examples, cfg.train, base.seed)
+    model, result = train_cross_encoder(pretrained_factory(model_dir), tokenizer, examples, cfg.train, base.seed)
     save_cross_encoder(model, tokenizer, cfg.out_dir, {"base_model": cfg.model, "max_length": cfg.train.max_length,
                                                        "steps": result.steps, "train_pairs": len(examples)})
     write_json(Path(base.paths.metrics) / "timing" / "train_fhir_relevance.json",
-               {"train_seconds": round(result.seconds, 1), "steps": result.steps, "threads": cfg.train.threads})
-    print(f"train_fhir_relevance: {len(examples)} pairs, {result.steps} steps in {result.seconds:.0f} s, "
+               {"train_seconds": round(result.seconds, 1), "train_cpu_seconds": round(result.cpu_seconds, 1),
+                "load_average_1min": round(os.getloadavg()[0], 1), "steps": result.steps, "threads": cfg.train.threads})
+    print(f"train_fhir_relevance: {len(examples)} pairs, {result.steps} steps in {result.seconds:.0f} s "
+          f"({result.cpu_seconds:.0f} s CPU), "
           f"loss {result.loss_first:.3f} -> {result.loss_last:.3f}")
 
 

@@ -23,10 +23,8 @@ def tokenizer():
 
 
 def tiny_model(vocab_size: int):
-    import torch
     from transformers import BertConfig, BertForSequenceClassification
 
-    torch.manual_seed(0)
     config = BertConfig(vocab_size=vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
                         intermediate_size=64, max_position_embeddings=128, num_labels=2)
     return BertForSequenceClassification(config)
@@ -46,8 +44,8 @@ CFG = CrossEncoderConfig(max_length=64, batch_size=8, max_steps=24, learning_rat
 def test_training_learns_and_is_deterministic(tokenizer, examples):
     runs = []
     for _ in range(2):
-        model = tiny_model(tokenizer.vocab_size)
-        result = train_cross_encoder(model, tokenizer, examples, CFG, seed=7, progress=False)
+        model, result = train_cross_encoder(lambda: tiny_model(tokenizer.vocab_size), tokenizer, examples, CFG,
+                                            seed=7, progress=False)
         runs.append(predict_proba(model, tokenizer, [(a, b) for a, b, _ in examples], 64, batch_size=16, progress=False))
     assert result.steps == 24 and result.examples_seen == 192
     assert result.loss_last < result.loss_first
@@ -56,8 +54,8 @@ def test_training_learns_and_is_deterministic(tokenizer, examples):
 
 
 def test_save_and_load_round_trip(tmp_path, tokenizer, examples):
-    model = tiny_model(tokenizer.vocab_size)
-    train_cross_encoder(model, tokenizer, examples[:16], CFG, seed=1, progress=False)
+    model, _ = train_cross_encoder(lambda: tiny_model(tokenizer.vocab_size), tokenizer, examples[:16], CFG,
+                                   seed=1, progress=False)
     pairs = [(a, b) for a, b, _ in examples[:10]]
     before = predict_proba(model, tokenizer, pairs, 64, progress=False)
     save_cross_encoder(model, tokenizer, tmp_path / "m", {"max_length": 64})
@@ -86,7 +84,7 @@ def test_resolve_model_dir_errors(tmp_path):
 
 def test_no_examples_is_an_error(tokenizer):
     with pytest.raises(ValueError, match="no training examples"):
-        train_cross_encoder(tiny_model(tokenizer.vocab_size), tokenizer, [], CFG, seed=1, progress=False)
+        train_cross_encoder(lambda: tiny_model(tokenizer.vocab_size), tokenizer, [], CFG, seed=1, progress=False)
 
 
 @pytest.mark.slow

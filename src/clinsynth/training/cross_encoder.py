@@ -1,8 +1,8 @@
 """A cross-encoder: a sequence classifier over text pairs (``[CLS] a [SEP] b [SEP]``), trained on CPU.
 
 Generic: FHIR QA relevance uses it with (question, flattened resource) pairs; any pair task can.
-The model comes from a ``model_factory`` (tests build a tiny ``BertConfig`` model offline; the
-pipeline loads the packaged MiniLM). Training is deterministic for a given seed, thread count and
+The model comes from a ``model_factory``, called after seeding (tests build a tiny ``BertConfig``
+model offline; the pipeline loads the packaged MiniLM with a fresh classification head). Training is deterministic for a given seed, thread count and
 data: seeded shuffling, ``torch.use_deterministic_algorithms(True)``, fixed ``torch.set_num_threads``.
 Batches are padded to their longest pair (not to ``max_length``), which is what keeps CPU steps short.
 """
@@ -44,7 +44,8 @@ class TrainResult:
     examples_seen: int
     loss_first: float  # mean loss of the first 10% of steps
     loss_last: float  # mean loss of the last 10% of steps
-    seconds: float
+    seconds: float  # wall clock
+    cpu_seconds: float  # this process's CPU time: what the run costs on an idle machine
 
 
 def resolve_model_dir(name: str) -> Path:
@@ -105,14 +106,17 @@ def encode(tokenizer, pairs: Sequence[tuple[str, str]], max_length: int) -> dict
                      padding=True, return_tensors="pt")
 
 
-def train_cross_encoder(model: torch.nn.Module, tokenizer, examples: Sequence[tuple[str, str, int]],
-                        cfg: CrossEncoderConfig, seed: int, progress: bool = True) -> TrainResult:
-    """Fine-tune ``model`` in place on (a, b, label) examples for ``cfg.max_steps`` steps (epochs cycle)."""
+def train_cross_encoder(model_factory: Callable[[], torch.nn.Module], tokenizer,
+                        examples: Sequence[tuple[str, str, int]], cfg: CrossEncoderConfig, seed: int,
+                        progress: bool = True) -> tuple[torch.nn.Module, TrainResult]:
+    """Build a model with ``model_factory`` (after seeding, so a fresh head is initialised the same way
+    every run) and fine-tune it on (a, b, label) examples for ``cfg.max_steps`` steps (epochs cycle)."""
     from transformers import get_linear_schedule_with_warmup
 
     if not examples:
         raise ValueError("train_cross_encoder: no training examples")
     set_determinism(seed, cfg.threads)
+    model = model_factory()
     generator = torch.Generator().manual_seed(seed)
     freeze_lower_layers(model, cfg.freeze_layers)
     trainable = [p for p in model.parameters() if p.requires_grad]
@@ -124,7 +128,7 @@ def train_cross_encoder(model: torch.nn.Module, tokenizer, examples: Sequence[tu
     model.train()
     losses: list[float] = []
     order: list[int] = []
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     for _ in tqdm(range(cfg.max_steps), desc="train cross-encoder", unit="step", disable=not progress):
         if len(order) < cfg.batch_size:
             order += torch.randperm(len(examples), generator=generator).tolist()
@@ -142,9 +146,9 @@ def train_cross_encoder(model: torch.nn.Module, tokenizer, examples: Sequence[tu
         losses.append(loss.item())
     tenth = max(1, len(losses) // 10)
     model.eval()
-    return TrainResult(steps=len(losses), examples_seen=len(losses) * cfg.batch_size,
+    return model, TrainResult(steps=len(losses), examples_seen=len(losses) * cfg.batch_size,
                        loss_first=sum(losses[:tenth]) / tenth, loss_last=sum(losses[-tenth:]) / tenth,
-                       seconds=time.perf_counter() - start)
+                       seconds=time.perf_counter() - start, cpu_seconds=time.process_time() - cpu_start)
 
 
 @torch.inference_mode()

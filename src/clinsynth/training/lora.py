@@ -1,0 +1,156 @@
+"""LoRA fine-tuning of a causal LM on (chat messages -> reply text) pairs, saved as a standard peft adapter.
+
+Generic: kg_notes tunes the note generator on (codes + symptoms -> real note) pairs; FHIR QA can tune an
+answer generator on (question + resources -> answer). The base model comes from a ``model_factory`` (tests
+build a tiny Llama offline; the pipeline loads the generator directory), so nothing here reads params.
+
+Each pair is rendered with the tokenizer's chat template (``add_generation_prompt=True``) followed by the
+reply and the tokenizer's eos token; the loss is on the reply tokens only (prompt tokens are labelled
+-100). A pair longer than ``max_length`` keeps its prompt and loses the end of its reply; a prompt that
+leaves fewer than ``min_reply_tokens`` for the reply is cut from the left (its start is dropped).
+Deterministic for a given seed and thread count (seeded order, ``torch.use_deterministic_algorithms``).
+
+The saved directory (``adapter_config.json`` + ``adapter_model.safetensors``) is what
+``generate.transformers.adapter`` and ``peft.PeftModel.from_pretrained`` load.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm import tqdm
+
+
+class LoraTrainingError(ValueError):
+    """No pairs, a tokenizer without chat template or eos, or settings that leave no reply tokens."""
+
+
+@dataclasses.dataclass(frozen=True)
+class LoraTrainConfig:
+    r: int = 8
+    alpha: int = 16
+    dropout: float = 0.0
+    target_modules: list[str] = dataclasses.field(default_factory=lambda: ["q_proj", "v_proj"])
+    max_length: int = 256  # tokens of prompt + reply
+    min_reply_tokens: int = 64
+    batch_size: int = 2
+    max_steps: int = 40
+    learning_rate: float = 2e-4
+    warmup_steps: int = 4
+    weight_decay: float = 0.0
+    max_grad_norm: float = 1.0
+    threads: int = 2
+    bf16: bool = False  # bfloat16 autocast for the forward pass
+
+
+@dataclasses.dataclass(frozen=True)
+class Pair:
+    messages: list[Mapping[str, str]]  # [{"role", "content"}], without the reply
+    reply: str
+
+
+@dataclasses.dataclass(frozen=True)
+class LoraResult:
+    steps: int
+    pairs: int
+    reply_tokens: int  # reply tokens over all pairs (after truncation)
+    truncated: int  # pairs whose reply or prompt was cut
+    loss_first: float  # mean loss of the first 10% of steps
+    loss_last: float  # mean loss of the last 10% of steps
+    trainable_parameters: int
+    seconds: float
+
+
+def encode_pair(tokenizer: Any, pair: Pair, max_length: int, min_reply_tokens: int) -> tuple[list[int], list[int], bool]:
+    """``(input_ids, labels, truncated)``; labels are -100 on the prompt."""
+    if not getattr(tokenizer, "chat_template", None) or tokenizer.eos_token is None:
+        raise LoraTrainingError("the tokenizer has no chat template or no eos token; LoRA pairs need both")
+    if min_reply_tokens >= max_length:
+        raise LoraTrainingError(f"min_reply_tokens {min_reply_tokens} >= max_length {max_length}")
+    text = tokenizer.apply_chat_template([dict(m) for m in pair.messages], tokenize=False, add_generation_prompt=True)
+    prompt = tokenizer(text, add_special_tokens=False)["input_ids"]
+    reply = tokenizer(pair.reply.strip() + tokenizer.eos_token, add_special_tokens=False)["input_ids"]
+    truncated = False
+    if len(prompt) > max_length - min_reply_tokens:
+        prompt, truncated = prompt[-(max_length - min_reply_tokens):], True
+    if len(prompt) + len(reply) > max_length:
+        reply, truncated = reply[:max_length - len(prompt)], True
+    return prompt + reply, [-100] * len(prompt) + reply, truncated
+
+
+def collate(rows: Sequence[tuple[list[int], list[int]]], pad_id: int) -> dict[str, torch.Tensor]:
+    """Right-padded ``input_ids``, ``attention_mask``, ``labels``: each ``[B, T]``."""
+    width = max(len(ids) for ids, _ in rows)
+    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    labels = torch.full((len(rows), width), -100, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for i, (x, y) in enumerate(rows):
+        ids[i, :len(x)], labels[i, :len(y)], mask[i, :len(x)] = torch.tensor(x), torch.tensor(y), 1
+    return {"input_ids": ids, "attention_mask": mask, "labels": labels}
+
+
+def add_lora(model: torch.nn.Module, cfg: LoraTrainConfig) -> torch.nn.Module:
+    from peft import LoraConfig, get_peft_model
+
+    config = LoraConfig(r=cfg.r, lora_alpha=cfg.alpha, lora_dropout=cfg.dropout,
+                        target_modules=list(cfg.target_modules), task_type="CAUSAL_LM")
+    return get_peft_model(model, config)
+
+
+def train_lora(model_factory: Callable[[], torch.nn.Module], tokenizer: Any, pairs: Sequence[Pair],
+               cfg: LoraTrainConfig, seed: int, progress: bool = True) -> tuple[torch.nn.Module, LoraResult]:
+    """Wrap the factory's model in LoRA and train it for ``cfg.max_steps`` steps; returns the peft model."""
+    if not pairs:
+        raise LoraTrainingError("train_lora: no training pairs")
+    torch.manual_seed(seed)
+    torch.set_num_threads(cfg.threads)
+    torch.use_deterministic_algorithms(True)
+    encoded = [encode_pair(tokenizer, p, cfg.max_length, cfg.min_reply_tokens) for p in pairs]
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    model = add_lora(model_factory(), cfg)
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(trainable, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
+    warmup = max(1, cfg.warmup_steps)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: min((s + 1) / warmup, max(0.0, (cfg.max_steps - s) / max(1, cfg.max_steps - warmup))))
+    generator = torch.Generator().manual_seed(seed)
+    order: list[int] = []
+    losses: list[float] = []
+    start = time.perf_counter()
+    model.train()
+    for _ in tqdm(range(cfg.max_steps), desc="train LoRA", unit="step", disable=not progress):
+        if len(order) < cfg.batch_size:
+            order += torch.randperm(len(encoded), generator=generator).tolist()
+        batch, order = collate([encoded[i][:2] for i in order[:cfg.batch_size]], pad_id), order[cfg.batch_size:]
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16):
+            logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+        # next-token loss on reply tokens only: logits [B, T-1, V] vs labels [B, T-1]
+        loss = torch.nn.functional.cross_entropy(logits[:, :-1].float().reshape(-1, logits.shape[-1]),
+                                                 batch["labels"][:, 1:].reshape(-1), ignore_index=-100)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(trainable, cfg.max_grad_norm)
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
+        losses.append(loss.item())
+    model.eval()
+    tenth = max(1, len(losses) // 10)
+    return model, LoraResult(
+        steps=len(losses), pairs=len(pairs), reply_tokens=sum(sum(1 for t in y if t != -100) for _, y, _ in encoded),
+        truncated=sum(t for *_, t in encoded), loss_first=sum(losses[:tenth]) / tenth,
+        loss_last=sum(losses[-tenth:]) / tenth, trainable_parameters=sum(p.numel() for p in trainable),
+        seconds=time.perf_counter() - start)
+
+
+def save_adapter(model: torch.nn.Module, out_dir: Path | str, meta: Mapping[str, Any]) -> None:
+    """The peft adapter (``adapter_config.json``, ``adapter_model.safetensors``) + ``training.json`` (meta)."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(out)
+    (out / "training.json").write_text(json.dumps(dict(meta), sort_keys=True, indent=2) + "\n", encoding="utf-8")

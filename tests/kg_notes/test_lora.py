@@ -1,0 +1,71 @@
+import json
+
+import pytest
+import torch
+
+from clinsynth.training import lora
+
+CHAT = ("{% for m in messages %}<|im_start|>{{ m['role'] }} {{ m['content'] }}<|im_end|> {% endfor %}"
+        "{% if add_generation_prompt %}<|im_start|>assistant {% endif %}")
+WORDS = ["<pad>", "<unk>", "<|im_start|>", "<|im_end|>", "user", "assistant", "write", "a", "note", "for",
+         "diabetes", "patient", "has", "thirst", "fever"]
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.WordLevel({w: i for i, w in enumerate(WORDS)}, unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", unk_token="<unk>", eos_token="<|im_end|>")
+    fast.chat_template = CHAT
+    return fast
+
+
+def tiny_llama():
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(0)
+    return LlamaForCausalLM(LlamaConfig(vocab_size=len(WORDS), hidden_size=16, intermediate_size=32, num_hidden_layers=1,
+                                        num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=64))
+
+
+PAIRS = [lora.Pair([{"role": "user", "content": "write a note for diabetes"}], "patient has thirst"),
+         lora.Pair([{"role": "user", "content": "write a note for fever"}], "patient has fever")]
+
+
+def test_encode_pair_labels_only_the_reply(tokenizer):
+    ids, labels, truncated = lora.encode_pair(tokenizer, PAIRS[0], max_length=32, min_reply_tokens=4)
+    reply = [WORDS.index(w) for w in ("patient", "has", "thirst", "<|im_end|>")]
+    assert ids[-4:] == reply and labels[-4:] == reply and not truncated
+    assert set(labels[:-4]) == {-100} and len(ids) == len(labels)
+
+
+def test_encode_pair_truncates_prompt_from_the_left_then_the_reply(tokenizer):
+    ids, labels, truncated = lora.encode_pair(tokenizer, PAIRS[0], max_length=6, min_reply_tokens=3)
+    assert truncated and len(ids) == 6 and labels[-3:] == [WORDS.index(w) for w in ("patient", "has", "thirst")]
+    with pytest.raises(lora.LoraTrainingError, match="min_reply_tokens 8 >= max_length 8"):
+        lora.encode_pair(tokenizer, PAIRS[0], 8, 8)
+
+
+def test_train_lora_is_deterministic_lowers_the_loss_and_saves_a_peft_adapter(tokenizer, tmp_path):
+    cfg = lora.LoraTrainConfig(r=4, alpha=8, max_length=32, min_reply_tokens=4, batch_size=2, max_steps=30,
+                               learning_rate=0.05, warmup_steps=2, threads=1)
+    model, result = lora.train_lora(tiny_llama, tokenizer, PAIRS, cfg, seed=1, progress=False)
+    _, again = lora.train_lora(tiny_llama, tokenizer, PAIRS, cfg, seed=1, progress=False)
+    assert result.loss_last < result.loss_first and again.loss_last == result.loss_last
+    assert result.pairs == 2 and result.reply_tokens == 8 and result.trainable_parameters > 0
+    lora.save_adapter(model, tmp_path / "adapter", {"steps": result.steps})
+    config = json.loads((tmp_path / "adapter" / "adapter_config.json").read_text())
+    assert config["r"] == 4 and sorted(config["target_modules"]) == ["q_proj", "v_proj"]
+    from peft import PeftModel
+    reloaded = PeftModel.from_pretrained(tiny_llama(), tmp_path / "adapter")
+    batch = lora.collate([lora.encode_pair(tokenizer, PAIRS[0], 32, 4)[:2]], 0)
+    with torch.no_grad():
+        assert torch.allclose(reloaded(input_ids=batch["input_ids"]).logits, model(input_ids=batch["input_ids"]).logits, atol=1e-5)
+
+
+def test_no_pairs():
+    with pytest.raises(lora.LoraTrainingError, match="no training pairs"):
+        lora.train_lora(tiny_llama, None, [], lora.LoraTrainConfig(), seed=0)

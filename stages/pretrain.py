@@ -37,16 +37,19 @@ def main(corpus_name: str) -> None:
     chunks = list(read_jsonl(base.paths.chunks))
     test_texts = [t.text for t in rc.real_texts(chunks, cfg.eval_split)]
     tokenizer = lm.load_tokenizer(cfg.tokenizer)
-    real_docs, test_docs = rc.tokenize(tokenizer, [c["text"] for c in chunks]), rc.tokenize(tokenizer, test_texts)
+    by_id = dict(zip([c["id"] for c in chunks], rc.tokenize(tokenizer, [c["text"] for c in chunks])))  # once
+    docs, test_docs = rc.group_docs(corpus, tokenizer, by_id), rc.tokenize(tokenizer, test_texts)
     timing["load_s"] = time.perf_counter() - clock
     run = dataclasses.replace(cfg.decoder, train=dataclasses.replace(cfg.decoder.train, seed=base.seed))
-    (decoder, vocab), dec_metrics, dec_history = rc.pretrain_decoder(corpus, real_docs, test_docs, tokenizer, run,
-                                                                     cfg.on_small)
+    (decoder, vocab), dec_metrics, dec_history = rc.pretrain_decoder(docs, list(by_id.values()), test_docs, tokenizer,
+                                                                     run, cfg.on_small)
     timing["decoder_s"] = time.perf_counter() - clock - sum(timing.values())
     enc = dataclasses.replace(cfg.encoder, train=dataclasses.replace(cfg.encoder.train, seed=base.seed),
                               masking=dataclasses.replace(cfg.encoder.masking, seed=base.seed))
-    enc_tokenizer, enc_vocab, enc_factory = lm.encoder_setup(enc, tokenizer, real_docs)
-    encoder, enc_metrics, enc_history = rc.pretrain_encoder(corpus, test_texts, enc_tokenizer, enc_vocab, enc_factory,
+    enc_tokenizer, enc_vocab, enc_factory = lm.encoder_setup(enc, tokenizer, list(by_id.values()))
+    if enc_tokenizer is not tokenizer:  # a pretrained encoder has its own tokens
+        docs, test_docs = rc.group_docs(corpus, enc_tokenizer), rc.tokenize(enc_tokenizer, test_texts)
+    encoder, enc_metrics, enc_history = rc.pretrain_encoder(docs, test_docs, enc_tokenizer, enc_vocab, enc_factory,
                                                             enc, cfg.on_small)
     timing["encoder_s"] = time.perf_counter() - clock - sum(timing.values())
     out = Path(cfg.models_dir) / corpus_name

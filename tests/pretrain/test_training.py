@@ -45,7 +45,10 @@ def test_pretrain_decoder_and_encoder_on_fixture_corpus(chunks, word_tokenizer, 
     real_docs = rc.tokenize(word_tokenizer, [c["text"] for c in chunks])
     test_docs = rc.tokenize(word_tokenizer, test_texts)
     run = lm.DecoderRun(token_budget=64, vocab="real", eval_max_tokens=0, model=DEC, train=TRAIN)
-    (_, vocab), metrics, history = rc.pretrain_decoder(corpus, real_docs, test_docs, word_tokenizer, run, "repeat")
+    by_id = dict(zip([c["id"] for c in chunks], real_docs))
+    docs = rc.group_docs(corpus, word_tokenizer, by_id)
+    assert docs == rc.group_docs(corpus, word_tokenizer)  # pretokenized real texts are the same ids
+    (_, vocab), metrics, history = rc.pretrain_decoder(docs, real_docs, test_docs, word_tokenizer, run, "repeat")
     assert metrics["train_tokens"] == 64 and len(history) == 2 and metrics["test_oov_rate"] == 0.0
     assert {s["source"]: s["tokens_taken"] for s in metrics["sources"]} == {
         "real": 32, "smollm2-135m-instruct__rephrase.concise.v1": 32}
@@ -53,11 +56,11 @@ def test_pretrain_decoder_and_encoder_on_fixture_corpus(chunks, word_tokenizer, 
     enc_run = lm.EncoderRun(model="config", config=lm.EncoderConfig(16, 32, 1, 2), vocab="real", token_budget=64,
                             seq_len=8, eval_max_tokens=0, train=TRAIN, masking=lm.MaskingConfig(0.3, seed=5))
     tok, mvocab, factory = lm.encoder_setup(enc_run, word_tokenizer, real_docs)
-    _, enc_metrics, enc_history = rc.pretrain_encoder(corpus, test_texts, tok, mvocab, factory, enc_run, "repeat")
+    _, enc_metrics, enc_history = rc.pretrain_encoder(docs, test_docs, tok, mvocab, factory, enc_run, "repeat")
     assert enc_metrics["train_tokens"] == 64 and len(enc_history) == 2 and enc_metrics["test_masked_tokens"] > 0
-    _, again, _ = rc.pretrain_encoder(corpus, test_texts, tok, mvocab, factory, enc_run, "repeat")
+    _, again, _ = rc.pretrain_encoder(docs, test_docs, tok, mvocab, factory, enc_run, "repeat")
     assert again == enc_metrics
-    _, untrained, none_history = rc.pretrain_encoder([], test_texts, tok, mvocab, factory, enc_run, "repeat")
+    _, untrained, none_history = rc.pretrain_encoder({}, test_docs, tok, mvocab, factory, enc_run, "repeat")
     assert none_history == [] and "train_tokens" not in untrained
 
 
@@ -74,7 +77,8 @@ def test_packaged_minilm_has_no_mlm_head_and_continues_training(chunks):
     assert model.cls.predictions.decoder.weight.data_ptr() == model.bert.embeddings.word_embeddings.weight.data_ptr()
     corpus = rc.real_texts(chunks)
     test_texts = [t.text for t in rc.real_texts(chunks, "test")]
-    _, metrics, history = rc.pretrain_encoder(corpus, test_texts, tok, mvocab, factory, run, "repeat")
+    docs, test_docs = rc.group_docs(corpus, tok), rc.tokenize(tok, test_texts)
+    _, metrics, history = rc.pretrain_encoder(docs, test_docs, tok, mvocab, factory, run, "repeat")
     assert metrics["train_tokens"] == 256 and len(history) == 4 and metrics["mlm_loss"] > 0
 
 

@@ -257,9 +257,11 @@ def eval_blocks(docs: Sequence[Sequence[int]], sep_id: int, block_len: int, max_
     return pack_blocks(stream, block_len)
 
 
-def pretrain_decoder(corpus: Sequence[CorpusText], real_docs: Sequence[Sequence[int]], test_docs: Sequence[Sequence[int]],
-                     tokenizer: Any, run: DecoderRun, on_small: Literal["repeat", "fail"]) -> tuple[Any, dict, list]:
-    """Train the decoder from scratch on ``run.token_budget`` tokens of ``corpus``; score it on ``test_docs``."""
+def pretrain_decoder(docs: Mapping[str, Sequence[Sequence[int]]], real_docs: Sequence[Sequence[int]],
+                     test_docs: Sequence[Sequence[int]], tokenizer: Any, run: DecoderRun,
+                     on_small: Literal["repeat", "fail"]) -> tuple[Any, dict, list]:
+    """Train the decoder from scratch on ``run.token_budget`` tokens of ``docs`` (source -> tokenized documents,
+    from :func:`group_docs`; empty: no training); score it on ``test_docs``. ``real_docs`` define the vocabulary."""
     from clinsynth.evaluation.perplexity import causal_perplexity
     from clinsynth.training.lm import build_vocab_map, check_blocks, decoder_factory, train_causal_lm
 
@@ -269,8 +271,7 @@ def pretrain_decoder(corpus: Sequence[CorpusText], real_docs: Sequence[Sequence[
     metrics: dict[str, Any] = {"vocab_size": vocab.size, "test_oov_rate": round(vocab.oov_rate(
         [t for d in test_docs for t in d]), 4)}
     history: list = []
-    if corpus:
-        docs = group_docs(corpus, tokenizer)
+    if docs:
         sample = sample_token_budget(docs, run.token_budget, run.train.seed, sep, on_small)
         blocks = pack_blocks(vocab.encode(sample.tokens), run.model.seq_len, seed=run.train.seed)
         check_blocks(blocks, run.token_budget, run.model.seq_len)
@@ -291,18 +292,19 @@ def pretrain_decoder(corpus: Sequence[CorpusText], real_docs: Sequence[Sequence[
     return (model, vocab), metrics, history
 
 
-def pretrain_encoder(corpus: Sequence[CorpusText], test_texts: Sequence[str], tokenizer: Any, vocab: MaskedVocab,
-                     model_factory: Any, run: EncoderRun, on_small: Literal["repeat", "fail"]) -> tuple[Any, dict, list]:
-    """MLM-train ``model_factory()`` on ``run.token_budget`` tokens of ``corpus`` (in ``tokenizer``'s tokens, mapped
-    by ``vocab``); score the MLM loss at seeded [MASK] positions of the test texts. No corpus: score untrained."""
+def pretrain_encoder(docs: Mapping[str, Sequence[Sequence[int]]], test_docs: Sequence[Sequence[int]], tokenizer: Any,
+                     vocab: MaskedVocab, model_factory: Any, run: EncoderRun,
+                     on_small: Literal["repeat", "fail"]) -> tuple[Any, dict, list]:
+    """MLM-train ``model_factory()`` on ``run.token_budget`` tokens of ``docs`` (``tokenizer``'s ids, mapped by
+    ``vocab``); score the MLM loss at seeded [MASK] positions of ``test_docs``. Empty ``docs``: score untrained."""
     from clinsynth.evaluation.perplexity import masked_lm_score
     from clinsynth.training.lm import check_blocks, train_masked_lm
 
     raw_sep = tokenizer.eos_token_id if vocab.vocab_map is not None else tokenizer.sep_token_id
     metrics: dict[str, Any] = {"vocab_size": vocab.size}
     history: list = []
-    if corpus:
-        sample = sample_token_budget(group_docs(corpus, tokenizer), run.token_budget, run.train.seed, raw_sep, on_small)
+    if docs:
+        sample = sample_token_budget(docs, run.token_budget, run.train.seed, raw_sep, on_small)
         blocks = pack_blocks(vocab.encode(sample.tokens), run.seq_len, seed=run.train.seed)
         check_blocks(blocks, run.token_budget, run.seq_len)
         model, result = train_masked_lm(model_factory, blocks, run.train, run.masking, vocab)
@@ -314,7 +316,7 @@ def pretrain_encoder(corpus: Sequence[CorpusText], test_texts: Sequence[str], to
 
         torch.manual_seed(run.train.seed)
         model = model_factory()
-    test = eval_blocks([vocab.encode(d) for d in tokenize(tokenizer, test_texts)], vocab.sep_id, run.seq_len,
+    test = eval_blocks([vocab.encode(d) for d in test_docs], vocab.sep_id, run.seq_len,
                        run.eval_max_tokens)
     mlm = masked_lm_score(model, test, vocab, run.masking)
     metrics.update(test_masked_tokens=mlm.tokens, mlm_loss=round(mlm.mean_nll, 4),
@@ -322,9 +324,15 @@ def pretrain_encoder(corpus: Sequence[CorpusText], test_texts: Sequence[str], to
     return model, metrics, history
 
 
-def group_docs(corpus: Sequence[CorpusText], tokenizer: Any) -> dict[str, list[list[int]]]:
-    """Tokenized documents per source, in corpus order."""
-    by_source: dict[str, list[str]] = {}
-    for text in corpus:
-        by_source.setdefault(text.source, []).append(text.text)
-    return {source: tokenize(tokenizer, texts) for source, texts in sorted(by_source.items())}
+def group_docs(corpus: Sequence[CorpusText], tokenizer: Any,
+               pretokenized: Mapping[str, list[int]] | None = None) -> dict[str, list[list[int]]]:
+    """Tokenized documents per source, in corpus order; ``real`` texts are taken from ``pretokenized``
+    (chunk id -> ids) when there, so the real notes are tokenized once per stage."""
+    known = pretokenized or {}
+    missing = [t.text for t in corpus if not (t.source == REAL and t.id in known)]
+    fresh = iter(tokenize(tokenizer, missing))
+    by_source: dict[str, list[list[int]]] = {}
+    for t in corpus:
+        ids = known[t.id] if t.source == REAL and t.id in known else next(fresh)
+        by_source.setdefault(t.source, []).append(ids)
+    return dict(sorted(by_source.items()))

@@ -8,6 +8,7 @@ from __future__ import annotations
 import typer
 
 from clinsynth.brat import cli as brat_cli
+from clinsynth.generation import cli as cache_cli
 from clinsynth.kg import cli as kg_cli
 from clinsynth.quality import cli as quality_cli
 from clinsynth.report import cli as report_cli
@@ -17,6 +18,7 @@ app = typer.Typer(help="clinsynth: synthetic clinical corpora, measured.", no_ar
 # Sub-command groups (one line each; keep alphabetical).
 # app.add_typer(<module>.app, name="<group>")
 app.add_typer(brat_cli.app, name="brat")
+app.add_typer(cache_cli.app, name="cache")
 app.add_typer(kg_cli.app, name="kg")
 app.add_typer(quality_cli.app, name="quality")
 app.command("report")(report_cli.report_command)

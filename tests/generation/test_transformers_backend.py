@@ -1,0 +1,84 @@
+"""The transformers backend: identity, context limit, adapters; slow: the packaged SmolLM2."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from clinsynth.generation.cache import cache_key
+from clinsynth.generation.model_store import IDENTITY_FILE, ModelStoreError, model_identity
+from clinsynth.generation.transformers_backend import TransformersBackend, TransformersConfig
+from clinsynth.generation.types import Completion, Failure, Message, Request, SamplingParams
+
+
+def backend(model: Path, **kw) -> TransformersBackend:
+    return TransformersBackend(TransformersConfig(model=str(model), dtype="bfloat16", threads=1, **kw))
+
+
+def test_identity_is_name_and_weights_hash(tiny_model_dir: Path) -> None:
+    ident = model_identity(tiny_model_dir)
+    assert str(ident) == f"tiny-llama@{ident.weights_sha256[:16]}"
+    assert backend(tiny_model_dir).identity == str(ident)
+
+
+def test_missing_model_says_how_to_fix(tmp_path: Path) -> None:
+    with pytest.raises(ModelStoreError, match="run `dvc repro generator_model`"):
+        backend(tmp_path / "nope")
+
+
+def test_prompt_longer_than_context_is_rejected_with_its_length(tiny_model_dir: Path) -> None:
+    sampling = SamplingParams(temperature=0.0, max_new_tokens=8)
+    requests = [Request("long", (Message("user", "x" * 1100),), 1, sampling),
+                Request("short", (Message("user", "hi"),), 1, sampling)]
+    results = {r.request_id: r for r in backend(tiny_model_dir).generate(requests)}
+    assert isinstance(results["short"], Completion)
+    failure = results["long"]
+    assert isinstance(failure, Failure) and failure.reason == "prompt_too_long"
+    assert "prompt has 11" in failure.detail and "context of 1024 tokens" in failure.detail
+
+
+def test_a_lora_adapter_changes_identity_and_key(tiny_model_dir: Path, tmp_path: Path) -> None:
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    peft_model = get_peft_model(model, LoraConfig(r=2, target_modules=["q_proj", "v_proj"], init_lora_weights=False))
+    torch.manual_seed(0)
+    peft_model.save_pretrained(tmp_path / "adapter")
+    plain, tuned = backend(tiny_model_dir), backend(tiny_model_dir, adapter=str(tmp_path / "adapter"))
+    assert tuned.identity.startswith(plain.identity + "+lora@")
+    request = Request("a", (Message("user", "hi"),), 1, SamplingParams(temperature=0.0, max_new_tokens=8))
+    assert cache_key(plain.identity, request) != cache_key(tuned.identity, request)
+
+
+def test_identity_file_is_trusted_when_present(tiny_model_dir: Path, tmp_path: Path) -> None:
+    import shutil
+
+    copy = tmp_path / "m"
+    shutil.copytree(tiny_model_dir, copy)
+    (copy / IDENTITY_FILE).write_text(json.dumps({"name": "x", "weights_sha256": "ab" * 32}), encoding="utf-8")
+    assert str(model_identity(copy)) == "x@" + "ab" * 8
+
+
+@pytest.mark.slow
+def test_gguf_conversion_and_smollm2_batch_invariance(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """The packaged GGUF converts to a HF dir, and 16 real prompts give byte-identical text alone and batched."""
+    from clinsynth.generation.model_store import convert_gguf, packaged_gguf, weights_sha256
+
+    out = tmp_path_factory.mktemp("smollm2") / "smollm2-135m-instruct"
+    identity = convert_gguf(packaged_gguf(), out, "smollm2-135m-instruct")
+    assert identity.weights_sha256 == weights_sha256(out) and len(identity.source_sha256) == 64
+    assert json.loads((out / IDENTITY_FILE).read_text())["source"] == "SmolLM2-135M-Instruct.Q4_1.gguf"
+    smol = TransformersBackend(TransformersConfig(model=str(out), dtype="bfloat16", batch_size=16, threads=2))
+    sampling = SamplingParams(temperature=0.7, top_p=0.95, max_new_tokens=24)
+    topics = ["cough", "fever", "rash", "chest pain", "headache", "back pain", "fatigue", "nausea"]
+    requests = [Request(f"r{i:02d}", (Message("user", f"Write a one-line clinical note about {topics[i % 8]}"
+                                                      + " with history" * (i // 2) + "."),), 500 + i, sampling)
+                for i in range(16)]
+    batched = {c.request_id: c.text for c in smol.generate(requests)}
+    alone = {r.id: next(iter(smol.generate([r]))).text for r in requests}
+    assert batched == alone
+    assert any(t.strip() for t in batched.values())

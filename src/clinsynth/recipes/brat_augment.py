@@ -1,0 +1,300 @@
+"""Recipe ``brat_augment``: rewrite marked segments of BRAT train documents, decode them into new documents.
+
+Sampling (``sample@brat_augment``): the train documents of the BRAT corpus at ``base.paths.brat`` are cut
+into blocks of consecutive sentences (at most ``segment_chars`` characters, a longer sentence alone);
+every block holding an entity of ``labels`` is encoded with :func:`clinsynth.brat.encode_segments` (all
+its entities marked ``[[Label: text]]``; ineligible blocks skipped by reason) and a seeded sample of
+``max_segments`` is rendered under the templates. Only the train split is ever prompted.
+
+Parsing (``generate@brat_augment``): :func:`parse_completion` rejects a reply that cannot be read as a
+rewrite of its segment: ``empty_reply``, ``broken_markup``, ``unknown_label``, ``label_changed``,
+``entity_count_changed`` (the reasons of :func:`clinsynth.brat.decode_segment`). A reply that lost marks
+is kept here: how many entities a rewrite may lose is the decode stage's policy (``min_entity_recall``).
+
+Decoding (``decode_brat_augment``, :func:`decode_generations`): each kept reply is spliced into its full
+source document; rejected (``entity_missing``, ``invalid_document``), unchanged copies and repeats are
+dropped and counted; leakage of the rewrite against the train notes is measured with
+:class:`clinsynth.quality.leakage.NgramIndex`, and dropped only when a limit is set.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import re
+from collections import Counter, defaultdict
+from collections.abc import Collection, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+from clinsynth.brat import (DecodedSegment, DecodeRejection, Document, EncodedSegment, Entity, decode_segment,
+                            encode_segments, parse_marks, read_corpus)
+from clinsynth.generation.types import Rejection
+from clinsynth.params import Paths
+
+NAME = "brat_augment"
+PARSE_REASONS = ("empty_reply", "broken_markup", "unknown_label", "label_changed", "entity_count_changed")
+_FENCE = re.compile(r"^```[a-z]*\n?|\n?```$")
+Span = tuple[int, int]
+
+
+@dataclasses.dataclass(frozen=True)
+class SampleConfig:
+    """``params.yaml: sample.brat_augment``."""
+
+    templates: list[str]  # versioned names, e.g. brat_augment.rewrite.v1
+    max_segments: int  # seeded sample of eligible segments; 0 = all
+    labels: list[str]  # a block is prompted when it holds an entity with one of these labels
+    segment_chars: int = 320  # sentences packed into blocks of at most this many characters
+    min_entities: int = 1
+
+
+@dataclasses.dataclass(frozen=True)
+class DecodeConfig:
+    """``params.yaml: decode_brat_augment``."""
+
+    out_dir: str  # augmented BRAT documents (<out_dir>/<doc>.s<i>.g<k>.txt/.ann)
+    records: str  # one line per generation: status, reason, figures
+    labels: list[str]  # labels a mark may carry
+    min_entity_recall: float = 1.0  # share of a segment's entities a rewrite must keep (a lost one is dropped
+    #                                 with its relations, and its text stays unannotated: keep 1.0 for NER)
+    drop_unchanged: bool = True  # a rewrite identical to its source adds nothing
+    leakage_ngram: int = 8
+    max_leak_span: int | None = None  # drop a rewrite sharing a longer verbatim span with the train notes; null: measure only
+    max_leak_overlap: float | None = None
+
+
+def pack_sentences(sentences: Sequence[Span], max_chars: int) -> list[Span]:
+    """Consecutive sentences greedily packed into ``[start, end)`` blocks of at most ``max_chars`` characters."""
+    blocks: list[list[int]] = []
+    for start, end in sentences:
+        if blocks and end - blocks[-1][0] <= max_chars:
+            blocks[-1][1] = end
+        else:
+            blocks.append([start, end])
+    return [(s, e) for s, e in blocks]
+
+
+def read_sources(paths: Paths) -> list[dict[str, Any]]:
+    """Train documents of the corpus at ``paths.brat`` (invalid ones skipped) with their sentence spans."""
+    from clinsynth.brat import split_sentences
+    from clinsynth.corpus import make_sentencizer
+
+    nlp = make_sentencizer()
+    documents = read_corpus(Path(paths.brat) / "train", on_invalid="skip").documents
+    return [{"document": d, "sentences": split_sentences(d.text, nlp)} for d in documents]
+
+
+def eligible_segments(records: Sequence[dict[str, Any]], cfg: SampleConfig) -> tuple[list[dict[str, Any]], dict[str, int]]:
+    """Every encodable block with at least ``min_entities`` marks, and skipped blocks counted by reason."""
+    pool, skipped = [], Counter()
+    for record in records:
+        document: Document = record["document"]
+        blocks = pack_sentences([tuple(s) for s in record["sentences"]], cfg.segment_chars)
+        result = encode_segments(document, blocks, labels=set(cfg.labels), relation_labels=())
+        skipped.update(result.skipped)
+        for segment in result.segments:
+            if len(segment.entity_ids) < cfg.min_entities:
+                skipped["too_few_entities"] += 1
+                continue
+            pool.append(segment_record(document, segment, cfg.labels))
+    return pool, dict(sorted(skipped.items()))
+
+
+def segment_record(document: Document, segment: EncodedSegment, labels: Collection[str]) -> dict[str, Any]:
+    """What a prompt needs to be checked and decoded without the document: the segment and its entities."""
+    inside = set(segment.entity_ids)
+    entities = [document.entity(i) for i in segment.entity_ids]
+    return {"segment": segment.to_dict(),
+            "labels": sorted({e.label for e in entities}),
+            "allowed_labels": sorted(set(labels) | {e.label for e in entities}),
+            "entity_texts": [f"{e.label}: {e.text}" for e in entities],
+            "relations": sum(1 for r in document.relations if r.arg1 in inside or r.arg2 in inside)}
+
+
+def select_sources(records: Sequence[dict[str, Any]], cfg: SampleConfig, seed: int) -> list[dict[str, Any]]:
+    import random
+
+    pool, _ = eligible_segments(records, cfg)
+    pool.sort(key=lambda r: r["segment"]["segment_id"])
+    if cfg.max_segments and len(pool) > cfg.max_segments:
+        pool = sorted(random.Random(seed).sample(pool, cfg.max_segments), key=lambda r: r["segment"]["segment_id"])
+    return pool
+
+
+def build_vars(record: dict[str, Any]) -> dict[str, Any]:
+    return {"segment": record["segment"]["encoded"], "labels": record["labels"],
+            "n_marks": len(record["segment"]["entity_ids"]), "record": record}
+
+
+def source_ids(record: dict[str, Any]) -> Sequence[str]:
+    return (record["segment"]["segment_id"],)
+
+
+def segment_document(segment: EncodedSegment) -> tuple[Document, EncodedSegment]:
+    """The segment alone as a document (offsets from 0), and the segment re-based onto it."""
+    plain, marks = parse_marks(segment.encoded)
+    entities = tuple(Entity(eid, m.label, ((m.start, m.end),), m.text) for eid, m in zip(segment.entity_ids, marks))
+    return (Document(segment.doc_id, plain, entities),
+            dataclasses.replace(segment, start=0, end=len(plain)))
+
+
+def clean_reply(text: str) -> str:
+    """The reply without surrounding whitespace and code fences (markdown habits of chat models)."""
+    return _FENCE.sub("", text.strip()).strip()
+
+
+def parse_completion(text: str, prompt: dict[str, Any]) -> dict[str, Any] | Rejection:
+    """The rewrite if its markup reads as a rewrite of the prompt's segment (see the module docstring)."""
+    record = prompt["vars"]["record"]
+    document, segment = segment_document(EncodedSegment.from_dict(record["segment"]))
+    reply = clean_reply(text)
+    result = decode_segment(document, segment, reply, labels=record["allowed_labels"], min_entity_recall=0.0)
+    if isinstance(result, DecodeRejection):
+        return Rejection(prompt["id"], result.reason, result.detail)
+    kept = len(record["segment"]["entity_ids"]) - result.dropped.get("entities", 0)
+    return {"text": result.document.text, "encoded": reply, "entities_kept": kept}
+
+
+@dataclasses.dataclass(frozen=True)
+class DecodeResult:
+    documents: list[Document]  # augmented documents, sorted by id
+    records: list[dict[str, Any]]  # one per generation: id, prompt_id, doc_id, status, reason, detail, figures
+    metrics: dict[str, Any]
+
+
+def rewritten_span(source: Document, segment: EncodedSegment, new: Document) -> Span:
+    """``[start, end)`` of the rewritten segment inside ``new`` (prefix and suffix are untouched)."""
+    return segment.start, segment.end + len(new.text) - len(source.text)
+
+
+def decode_generations(documents: Sequence[Document], prompts: Sequence[dict[str, Any]],
+                       generations: Sequence[dict[str, Any]], rejections: Sequence[dict[str, Any]],
+                       cfg: DecodeConfig, train_texts: Sequence[str]) -> DecodeResult:
+    """Splice every parsed reply into its source document; count what was rejected or dropped and why.
+
+    ``documents``: the train documents the prompts were sampled from; ``train_texts``: the texts leakage is
+    measured against (the train documents' texts). Generations are read in id order (deterministic output).
+    """
+    from clinsynth.quality.leakage import NgramIndex
+
+    by_doc = {d.id: d for d in documents}
+    by_prompt = {p["id"]: p for p in prompts}
+    missing = sorted({g["prompt_id"] for g in generations} - set(by_prompt))
+    if missing:
+        raise ValueError(f"generations cite prompts not in the prompts file, e.g. {missing[0]!r}; "
+                         f"rerun sample@brat_augment and generate@brat_augment")
+    index = NgramIndex(cfg.leakage_ngram).add(train_texts)
+    records, kept, seen = [], [], set()
+    ordinal: Counter = Counter()
+    for g in sorted(generations, key=lambda g: g["id"]):
+        segment = EncodedSegment.from_dict(by_prompt[g["prompt_id"]]["vars"]["record"]["segment"])
+        source = by_doc.get(segment.doc_id)
+        if source is None:
+            raise ValueError(f"generation {g['id']}: document {segment.doc_id!r} of segment {segment.segment_id} "
+                             f"is not in the corpus; the corpus changed since sampling (rerun sample@brat_augment)")
+        record = {"id": g["id"], "prompt_id": g["prompt_id"], "segment_id": segment.segment_id}
+        doc_id = f"{segment.doc_id}.s{segment.segment_id.rpartition(':')[2]}.g{ordinal[segment.segment_id]}"
+        result = decode_segment(source, segment, clean_reply(g["text"]), labels=cfg.labels,
+                                min_entity_recall=cfg.min_entity_recall, doc_id=doc_id)
+        records.append(record)
+        if isinstance(result, DecodeRejection):
+            record.update(status="rejected", reason=result.reason, detail=result.detail)
+            continue
+        start, end = rewritten_span(source, segment, result.document)
+        new_text, old_text = result.document.text[start:end].strip(), source.text[segment.start:segment.end].strip()
+        leak = index.measure(new_text)
+        record.update(doc_id=doc_id, similarity=difflib.SequenceMatcher(None, old_text, new_text, autojunk=False).ratio(),
+                      leak_span=leak.longest_span, leak_overlap=leak.overlap,
+                      entities_dropped=result.dropped.get("entities", 0),
+                      relations_dropped=result.dropped.get("relations", 0))
+        why = _drop_reason(new_text, old_text, (segment.segment_id, new_text) in seen, leak, cfg)
+        if why:
+            record.update(status="dropped", reason=why[0], detail=why[1])
+            continue
+        seen.add((segment.segment_id, new_text))
+        ordinal[segment.segment_id] += 1
+        record.update(status="kept", reason=None, detail="")
+        kept.append(result)
+    metrics = decode_metrics(prompts, generations, rejections, records, by_doc, by_prompt)
+    return DecodeResult(sorted((k.document for k in kept), key=lambda d: d.id), records, metrics)
+
+
+def _drop_reason(new_text: str, old_text: str, is_repeat: bool, leak: Any, cfg: DecodeConfig) -> tuple[str, str] | None:
+    if cfg.drop_unchanged and new_text == old_text:
+        return "unchanged", "the rewrite is the source segment verbatim"
+    if is_repeat:
+        return "duplicate", "the same rewrite of this segment was already kept"
+    if cfg.max_leak_span is not None and leak.longest_span > cfg.max_leak_span:
+        return "leakage_span", f"verbatim span of {leak.longest_span} tokens with a train note > {cfg.max_leak_span}"
+    if cfg.max_leak_overlap is not None and leak.overlap > cfg.max_leak_overlap:
+        return "leakage_overlap", f"{leak.overlap:.3f} of its n-grams in train notes > {cfg.max_leak_overlap}"
+    return None
+
+
+def decode_metrics(prompts: Sequence[dict[str, Any]], generations: Sequence[dict[str, Any]],
+                   rejections: Sequence[dict[str, Any]], records: Sequence[dict[str, Any]],
+                   by_doc: dict[str, Document], by_prompt: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Counts by outcome and reason; entity preservation and relation survival over every answered prompt.
+
+    An answer is a generation or a generation-time rejection; its segment's marked entities (and the
+    relations touching them) count as preserved only in a kept document.
+    """
+    from clinsynth.quality.summary import round_floats, summarize
+
+    answers = [(r["prompt_id"], None) for r in rejections if r["prompt_id"] in by_prompt] + \
+              [(r["prompt_id"], r) for r in records]
+    marked = relations = preserved = survived = 0
+    for prompt_id, record in answers:
+        info = by_prompt[prompt_id]["vars"]["record"]
+        n_entities, n_relations = len(info["segment"]["entity_ids"]), info["relations"]
+        marked += n_entities
+        relations += n_relations
+        if record is not None and record["status"] == "kept":
+            preserved += n_entities - record["entities_dropped"]
+            survived += n_relations - record["relations_dropped"]
+    by_status: dict[str, Counter] = defaultdict(Counter)
+    for r in records:
+        by_status[r["status"]][r["reason"]] += 1
+    at_generation = Counter(r["reason"] for r in rejections)
+    breakdown = at_generation + by_status["rejected"] + by_status["dropped"]
+    decoded = [r for r in records if r["status"] != "rejected"]
+    kept = [r for r in records if r["status"] == "kept"]
+    n_answers = len(answers)
+    return round_floats({
+        "counts": {"prompts": len(prompts), "answers": n_answers, "generations": len(generations),
+                   "rejected_at_generation": dict(sorted(at_generation.items())),
+                   "rejected_at_decode": dict(sorted(by_status["rejected"].items())),
+                   "dropped": dict(sorted(by_status["dropped"].items())),
+                   "kept": len(kept), "kept_fraction": len(kept) / n_answers if n_answers else 0.0},
+        "rejections": {"by_reason": dict(sorted(breakdown.items())), "total": sum(breakdown.values())},
+        "entities": {"marked": marked, "preserved": preserved,
+                     "preservation_rate": preserved / marked if marked else 0.0},
+        "relations": {"touching_segments": relations, "survived": survived,
+                      "survival_rate": survived / relations if relations else 0.0},
+        "similarity_to_source": summarize([r["similarity"] for r in decoded], [0.0, 0.5, 0.8, 0.95, 1.0]),
+        "leakage": {"train_longest_span": summarize([r["leak_span"] for r in kept], [0, 8, 16, 24, 32, 64]),
+                    "train_overlap": summarize([r["leak_overlap"] for r in kept], [0.0, 0.25, 0.5, 0.75, 1.0])},
+    })
+
+
+def _prf(scores: Any) -> dict[str, Any]:
+    m = scores.micro
+    return {"precision": m.precision, "recall": m.recall, "f1": m.f1, "tp": m.tp, "fp": m.fp, "fn": m.fn}
+
+
+def score_variant(gold: Sequence[Document], entities: Sequence[Document], relations_on_gold: Sequence[Document],
+                  relations_end_to_end: Sequence[Document]) -> dict[str, dict[str, Any]]:
+    """``{"ner": ..., "re": ..., "re_end_to_end": ...}`` for one model variant on the gold test documents.
+
+    ner: strict and lenient micro P/R/F1 and per-label F1; re: relations predicted over the gold entities;
+    re_end_to_end: relations predicted over the NER model's entities (strict on both arguments' spans).
+    """
+    from clinsynth.brat import score_entities, score_relations
+
+    strict, lenient = score_entities(gold, entities, "strict"), score_entities(gold, entities, "lenient")
+    per_label = {label: {"strict_f1": strict.per_label[label].f1, "lenient_f1": lenient.per_label[label].f1}
+                 for label in sorted(strict.per_label)}
+    return {"ner": {"strict": _prf(strict), "lenient": _prf(lenient), "per_label": per_label},
+            "re": _prf(score_relations(gold, relations_on_gold)),
+            "re_end_to_end": _prf(score_relations(gold, relations_end_to_end))}

@@ -1,0 +1,286 @@
+"""NER as token classification: BIO tags over wordpieces, aligned to BRAT character spans by offsets.
+
+Documents are cut into *windows*: consecutive sentences packed up to ``window_chars`` characters (a
+longer sentence is cut at whitespace outside any entity), so a window is one short encoder input.
+Each wordpiece gets ``B-<label>`` when it is the first piece overlapping an entity, ``I-<label>`` for the
+following pieces of that entity, ``O`` otherwise; special tokens are ignored in the loss (-100).
+Predicted tags become spans again through the tokenizer's ``offset_mapping``: an entity starts at a
+``B-X`` (or an ``I-X`` not following its label) and runs to the end of its last ``I-X`` piece.
+
+The model comes from a ``model_factory(labels)`` (tests build a tiny ``BertConfig`` model offline; the
+pipeline loads the packaged MiniLM with a fresh head). Training is deterministic for a given seed, thread
+count and data (see :func:`clinsynth.training.cross_encoder.set_determinism`). The BIO label list is
+``O`` then ``B-``/``I-`` of the sorted entity labels, saved beside the model.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm import tqdm
+
+from clinsynth.brat import AnnLayout, Document, Entity
+from clinsynth.training.cross_encoder import freeze_lower_layers, set_determinism
+
+Span = tuple[int, int]
+IGNORE = -100
+
+
+@dataclasses.dataclass(frozen=True)
+class NerConfig:
+    window_chars: int = 400  # sentences packed into windows of at most this many characters
+    max_length: int = 160  # wordpieces per window, [CLS]/[SEP] included; longer windows are truncated
+    batch_size: int = 16
+    max_steps: int = 60  # the same for baseline and augmented: equal compute, the data differs
+    learning_rate: float = 2e-4
+    warmup_ratio: float = 0.1
+    weight_decay: float = 0.01
+    freeze_embeddings: bool = True  # the 30k x 384 word embeddings: half the parameters, a dense grad per step
+    freeze_layers: int = 0  # also freeze the embeddings and the lowest N encoder layers (0: none)
+    bf16: bool = False  # bfloat16 autocast: faster inference, but slower backward on CPU (measured)
+    threads: int = 1  # fixed: results are reproducible for a given thread count
+    eval_batch_size: int = 32
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainResult:
+    steps: int
+    examples_seen: int
+    loss_first: float  # mean loss of the first 10% of steps
+    loss_last: float  # mean loss of the last 10% of steps
+    seconds: float  # wall clock
+    cpu_seconds: float  # this process's CPU time: what the run costs on an idle machine
+
+
+def _autocast(enabled: bool):
+    return torch.autocast("cpu", dtype=torch.bfloat16) if enabled else contextlib.nullcontext()
+
+
+@dataclasses.dataclass(frozen=True)
+class Window:
+    """``document.text[start:end]`` and its entities as ``(start, end, label)`` relative to ``start``."""
+
+    doc_id: str
+    start: int
+    end: int
+    text: str
+    entities: tuple[tuple[int, int, str], ...]
+
+
+def bio_labels(entity_labels: Sequence[str]) -> tuple[str, ...]:
+    return ("O", *(f"{p}-{label}" for label in sorted(set(entity_labels)) for p in ("B", "I")))
+
+
+def cut_long(start: int, end: int, text: str, limit: int, inside: Callable[[int], bool]) -> list[Span]:
+    """Cut ``[start, end)`` into pieces of at most ``limit`` characters at whitespace where ``inside`` is False."""
+    pieces = []
+    while end - start > limit:
+        cut = next((i for i in range(start + limit, start, -1) if text[i].isspace() and not inside(i)), None)
+        if cut is None:
+            break  # one unbreakable run: left long (truncated at max_length)
+        pieces.append((start, cut))
+        start = cut
+        while start < end and text[start].isspace():
+            start += 1
+    pieces.append((start, end))
+    return pieces
+
+
+def make_windows(document: Document, sentences: Sequence[Span], window_chars: int) -> list[Window]:
+    """Sentences packed greedily into windows of at most ``window_chars`` (an entity is never cut)."""
+    spans = [e.spans[0] for e in document.entities]
+
+    def inside(i: int) -> bool:
+        return any(s < i < e for s, e in spans)
+
+    units = [p for s, e in sentences for p in cut_long(s, e, document.text, window_chars, inside)]
+    groups: list[list[Span]] = []
+    for unit in units:
+        if groups and unit[1] - groups[-1][0][0] <= window_chars:
+            groups[-1].append(unit)
+        else:
+            groups.append([unit])
+    windows = []
+    for group in groups:
+        start, end = group[0][0], group[-1][1]
+        ents = tuple((e.start - start, e.end - start, e.label) for e in document.entities
+                     if start <= e.start and e.end <= end and not e.is_discontinuous)
+        windows.append(Window(document.id, start, end, document.text[start:end], ents))
+    return windows
+
+
+def tag_offsets(offsets: Sequence[Span], entities: Sequence[tuple[int, int, str]], label2id: dict[str, int]) -> list[int]:
+    """BIO tag ids for wordpieces with character ``offsets`` (``(0, 0)``: special token -> -100)."""
+    tags, previous = [], None
+    for s, e in offsets:
+        if s == e:
+            tags.append(IGNORE)
+            continue
+        hit = next((k for k, (a, b, _) in enumerate(entities) if s < b and a < e), None)
+        if hit is None:
+            tags.append(label2id["O"])
+        else:
+            prefix = "I" if hit == previous else "B"
+            tags.append(label2id[f"{prefix}-{entities[hit][2]}"])
+        previous = hit
+    return tags
+
+
+def spans_from_tags(offsets: Sequence[Span], tags: Sequence[str]) -> list[tuple[int, int, str]]:
+    """Character spans ``(start, end, label)`` from BIO tag names aligned with ``offsets``."""
+    spans: list[list[Any]] = []
+    open_label = None
+    for (s, e), tag in zip(offsets, tags):
+        if s == e:
+            continue
+        prefix, _, label = tag.partition("-")
+        if prefix == "O":
+            open_label = None
+        elif prefix == "I" and open_label == label:
+            spans[-1][1] = e
+        else:
+            spans.append([s, e, label])
+            open_label = label
+    return [(s, e, label) for s, e, label in spans]
+
+
+def encode_windows(tokenizer, windows: Sequence[Window], labels: Sequence[str], max_length: int) -> list[dict[str, list[int]]]:
+    """Tokenize each window once: ``input_ids``, ``attention_mask``, ``labels`` (BIO ids), ``offsets``."""
+    label2id = {label: i for i, label in enumerate(labels)}
+    enc = tokenizer([w.text for w in windows], truncation=True, max_length=max_length, return_offsets_mapping=True)
+    return [{"input_ids": enc["input_ids"][i], "attention_mask": enc["attention_mask"][i],
+             "labels": tag_offsets(enc["offset_mapping"][i], w.entities, label2id),
+             "offsets": [tuple(o) for o in enc["offset_mapping"][i]]}
+            for i, w in enumerate(windows)]
+
+
+def collate(features: Sequence[dict[str, list[int]]], pad_id: int) -> dict[str, torch.Tensor]:
+    """Pad a batch to its longest window: each tensor ``[B, T]``."""
+    width = max(len(f["input_ids"]) for f in features)
+
+    def pad(key: str, value: int) -> torch.Tensor:
+        return torch.tensor([f[key] + [value] * (width - len(f[key])) for f in features], dtype=torch.long)
+
+    return {"input_ids": pad("input_ids", pad_id), "attention_mask": pad("attention_mask", 0),
+            "labels": pad("labels", IGNORE)}
+
+
+def train_ner(model: torch.nn.Module, tokenizer, windows: Sequence[Window], labels: Sequence[str],
+              cfg: NerConfig, seed: int, progress: bool = True) -> TrainResult:
+    """Fine-tune ``model`` in place on the windows for ``cfg.max_steps`` steps (epochs cycle, seeded order)."""
+    from transformers import get_linear_schedule_with_warmup
+
+    if not windows:
+        raise ValueError("train_ner: no training windows")
+    set_determinism(seed, cfg.threads)
+    features = encode_windows(tokenizer, windows, labels, cfg.max_length)
+    generator = torch.Generator().manual_seed(seed)
+    if cfg.freeze_embeddings:
+        model.get_input_embeddings().weight.requires_grad_(False)
+    freeze_lower_layers(model, cfg.freeze_layers)
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    decay = [p for p in trainable if p.ndim > 1]
+    no_decay = [p for p in trainable if p.ndim <= 1]
+    optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
+                                   {"params": no_decay, "weight_decay": 0.0}], lr=cfg.learning_rate)
+    scheduler = get_linear_schedule_with_warmup(optimizer, int(cfg.warmup_ratio * cfg.max_steps), cfg.max_steps)
+    model.train()
+    losses: list[float] = []
+    order: list[int] = []
+    start, cpu_start = time.perf_counter(), time.process_time()
+    for _ in tqdm(range(cfg.max_steps), desc="train ner", unit="step", disable=not progress):
+        if len(order) < cfg.batch_size:
+            order += torch.randperm(len(features), generator=generator).tolist()
+        batch, order = [features[i] for i in order[:cfg.batch_size]], order[cfg.batch_size:]
+        inputs = collate(batch, tokenizer.pad_token_id)
+        gold = inputs.pop("labels")
+        with _autocast(cfg.bf16):
+            logits = model(**inputs).logits  # [B, T, n_labels]
+        loss = torch.nn.functional.cross_entropy(logits.float().flatten(0, 1), gold.flatten(), ignore_index=IGNORE)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(trainable, 1.0)
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
+        losses.append(loss.item())
+    tenth = max(1, len(losses) // 10)
+    model.eval()
+    return TrainResult(steps=len(losses), examples_seen=len(losses) * cfg.batch_size,
+                       loss_first=sum(losses[:tenth]) / tenth, loss_last=sum(losses[-tenth:]) / tenth,
+                       seconds=time.perf_counter() - start, cpu_seconds=time.process_time() - cpu_start)
+
+
+@torch.inference_mode()
+def predict_entities(model: torch.nn.Module, tokenizer, documents: Sequence[Document],
+                     windows: Sequence[Window], labels: Sequence[str], cfg: NerConfig,
+                     progress: bool = True) -> list[Document]:
+    """Each document with predicted entities (ids ``T1..`` in text order) and no other annotation."""
+    model.eval()
+    found: dict[str, list[tuple[int, int, str]]] = {d.id: [] for d in documents}
+    for i in tqdm(range(0, len(windows), cfg.eval_batch_size), desc="predict ner", unit="batch", disable=not progress):
+        chunk = windows[i:i + cfg.eval_batch_size]
+        features = encode_windows(tokenizer, chunk, labels, cfg.max_length)
+        inputs = collate(features, tokenizer.pad_token_id)
+        inputs.pop("labels")
+        with _autocast(cfg.bf16):
+            predicted = model(**inputs).logits.float().argmax(-1).tolist()  # [B, T]
+        for window, feature, ids in zip(chunk, features, predicted):
+            tags = [labels[k] for k in ids[:len(feature["offsets"])]]
+            found[window.doc_id] += [(window.start + s, window.start + e, label)
+                                     for s, e, label in spans_from_tags(feature["offsets"], tags)]
+    return [dataclasses.replace(d, entities=tuple(Entity(f"T{k}", label, ((s, e),), d.text[s:e])
+                                                  for k, (s, e, label) in enumerate(sorted(found[d.id]), start=1)),
+                                relations=(), events=(), attributes=(), normalizations=(), notes=(),
+                                equivalences=(), layout=AnnLayout())
+            for d in documents]
+
+
+def token_classifier_factory(model_dir: Path | str) -> Callable[[Sequence[str]], torch.nn.Module]:
+    """A factory loading ``AutoModelForTokenClassification`` from ``model_dir`` with a fresh head, offline."""
+    def factory(labels: Sequence[str]) -> torch.nn.Module:
+        from transformers import AutoModelForTokenClassification
+
+        return AutoModelForTokenClassification.from_pretrained(
+            str(model_dir), num_labels=len(labels), id2label=dict(enumerate(labels)),
+            label2id={label: i for i, label in enumerate(labels)}, local_files_only=True)
+    return factory
+
+
+def save_ner(model, tokenizer, out_dir: Path | str, labels: Sequence[str], meta: dict[str, Any]) -> None:
+    """Model + tokenizer (Hugging Face format) + ``ner.json`` (BIO labels, settings, training facts)."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    info = {"labels": list(labels), **meta}
+    (out / "ner.json").write_text(json.dumps(info, sort_keys=True, indent=2) + "\n", encoding="utf-8")
+
+
+def load_ner(model_dir: Path | str):
+    """(model, tokenizer, meta) saved by :func:`save_ner`."""
+    from transformers import AutoModelForTokenClassification, AutoTokenizer
+
+    model_dir = Path(model_dir)
+    meta = json.loads((model_dir / "ner.json").read_text(encoding="utf-8"))
+    model = AutoModelForTokenClassification.from_pretrained(str(model_dir), local_files_only=True)
+    tokenizer = AutoTokenizer.from_pretrained(str(model_dir), local_files_only=True)
+    return model.eval(), tokenizer, meta
+
+
+def add_new_windows(base: Sequence[Window], extra: Sequence[Window]) -> tuple[list[Window], int]:
+    """``base`` plus the windows of ``extra`` whose (text, entities) is not already there (an augmented
+    document repeats its source outside the rewritten segment); returns (windows, number added)."""
+    seen = {(w.text, w.entities) for w in base}
+    added = []
+    for w in extra:
+        if (w.text, w.entities) not in seen:
+            seen.add((w.text, w.entities))
+            added.append(w)
+    return [*base, *added], len(added)

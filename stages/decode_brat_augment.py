@@ -1,0 +1,44 @@
+"""Stage decode_brat_augment: generations -> augmented BRAT documents + metrics/quality_brat_augment.json.
+
+Every parsed reply is spliced into its source train document (clinsynth.brat.decode_segment); rejected,
+unchanged and repeated rewrites are counted by reason, leakage against the train notes is measured.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from clinsynth.brat import read_corpus, write_document
+from clinsynth.params import load_base, load_params
+from clinsynth.recipes.brat_augment import DecodeConfig, decode_generations
+from clinsynth.records import read_jsonl, write_json, write_jsonl
+
+SECTION = "decode_brat_augment"
+
+
+def main() -> None:
+    base = load_base()
+    cfg = load_params(SECTION, DecodeConfig)
+    train = read_corpus(Path(base.paths.brat) / "train", on_invalid="skip").documents
+    generations_dir = Path(base.paths.generations)
+    result = decode_generations(train, list(read_jsonl(Path(base.paths.prompts) / "brat_augment.jsonl")),
+                                list(read_jsonl(generations_dir / "brat_augment.jsonl")),
+                                list(read_jsonl(generations_dir / "brat_augment.rejections.jsonl")),
+                                cfg, [d.text for d in train])
+    out = Path(cfg.out_dir)
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+    for document in result.documents:
+        write_document(document, out)
+    write_jsonl(cfg.records, result.records)
+    write_json(Path(base.paths.metrics) / "quality_brat_augment.json", result.metrics)
+    c = result.metrics["counts"]
+    print(f"decode_brat_augment: {c['prompts']} prompts, {c['answers']} answers, rejected at generation "
+          f"{c['rejected_at_generation']}, at decode {c['rejected_at_decode']}, dropped {c['dropped']}, "
+          f"{c['kept']} documents kept -> {out}; entity preservation "
+          f"{result.metrics['entities']['preservation_rate']}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,127 @@
+"""Recipe ``retrieval_queries``: the LLM lists the diseases, procedures and drugs a note chunk mentions
+or implies; each listed term becomes a (term, chunk) training pair for the retriever (stage II).
+
+Sources are train-split chunk records (``data/interim/chunks.jsonl``); dev/test chunks never reach
+the generator. Reply format asked for: one term per line. The parser is lenient about what small
+models actually write and strict about what it keeps:
+
+* accepted: plain lines, bullets (``-``, ``*``, ``•``), numbering (``1.``, ``2)``), category lines
+  (``Diseases: a, b; c``), a JSON list of strings (optionally inside a ```json fence);
+* dropped lines (counted in ``dropped_lines``): headers (``Drugs:``), sentences ("The patient ...",
+  lines over ``MAX_WORDS`` words or ``MAX_CHARS`` characters), lines without a letter, repeats;
+* rejected replies (a ``Rejection`` with reason): ``empty``, ``refusal``, ``malformed_json`` (starts
+  like a JSON list but does not parse to a list of strings), ``no_entities`` (nothing survived).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import random
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from clinsynth.generation.types import Rejection
+from clinsynth.params import Paths
+from clinsynth.records import read_jsonl
+
+NAME = "retrieval_queries"
+MAX_ENTITIES = 20  # per reply; more is rambling
+MAX_WORDS = 8
+MAX_CHARS = 80
+REFUSAL = re.compile(r"^\s*(i\s*(?:'m| am)\s+(?:sorry|unable|not able)|i\s+can(?:no|')t\b|i\s+cannot\b|as an ai\b|"
+                     r"sorry,? (?:but )?i\b|i\s+won't\b)", re.IGNORECASE)
+BULLET = re.compile(r"^\s*(?:[-*•·]+|\(?\d{1,2}[.)]|[a-z][.)](?=\s))\s*")
+CATEGORY = re.compile(r"^\s*(?:the\s+)?(?:diseases?|conditions?|diagnos[ie]s|disorders?|problems?|procedures?|"
+                      r"drugs?|medications?|medicines?|treatments?|entities|terms|symptoms?|findings?)"
+                      r"(?:\s*(?:and|/|,)\s*\w+)*\s*:\s*(?P<rest>.*)$", re.IGNORECASE)
+SENTENCE = re.compile(r"^(?:the|this|these|here|sure|note|based|in this|patient|i\b|it\b|there)\b", re.IGNORECASE)
+FENCE = re.compile(r"^```(?:json)?\s*(?P<body>.*?)\s*```$", re.DOTALL)
+
+
+@dataclasses.dataclass(frozen=True)
+class SampleConfig:
+    """``params.yaml: sample.retrieval_queries``."""
+
+    templates: list[str]  # e.g. retrieval_queries.entities.v1
+    max_chunks: int  # seeded sample of chunks; 0 = all
+    split: str = "train"
+    min_chars: int = 200  # shorter chunks (headers, stubs) name nothing
+
+
+def read_sources(paths: Paths) -> list[dict[str, Any]]:
+    return list(read_jsonl(paths.chunks))
+
+
+def select_sources(records: Sequence[dict[str, Any]], cfg: SampleConfig, seed: int) -> list[dict[str, Any]]:
+    """Chunks of ``cfg.split`` with at least ``min_chars`` characters; a seeded sample of ``max_chunks``, by id."""
+    pool = sorted((r for r in records if r["split"] == cfg.split and len(r["text"].strip()) >= cfg.min_chars),
+                  key=lambda r: r["id"])
+    if cfg.max_chunks and len(pool) > cfg.max_chunks:
+        pool = sorted(random.Random(seed).sample(pool, cfg.max_chunks), key=lambda r: r["id"])
+    return pool
+
+
+def build_vars(record: dict[str, Any]) -> dict[str, Any]:
+    return {"text": record["text"].strip()}
+
+
+def source_ids(record: dict[str, Any]) -> Sequence[str]:
+    return (record["id"],)
+
+
+def parse_completion(text: str, prompt: dict[str, Any]) -> dict[str, Any] | Rejection:
+    """``{"entities": [term, ...], "dropped_lines": n}`` or a Rejection (see the module docstring)."""
+    pid = prompt["id"]
+    cleaned = text.strip()
+    if not cleaned:
+        return Rejection(pid, "empty", "the reply is empty or whitespace")
+    if REFUSAL.match(cleaned):
+        return Rejection(pid, "refusal", f"reply starts like a refusal: {cleaned[:80]!r}")
+    fenced = FENCE.match(cleaned)
+    if fenced:
+        cleaned = fenced["body"].strip()
+    if cleaned.startswith("["):
+        try:
+            items = json.loads(cleaned)
+        except json.JSONDecodeError as exc:
+            return Rejection(pid, "malformed_json", f"reply starts with '[' but is not JSON ({exc.msg} at {exc.pos})")
+        if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
+            return Rejection(pid, "malformed_json", f"expected a JSON list of strings, got {cleaned[:80]!r}")
+        candidates = items
+    else:
+        candidates = _line_items(cleaned)
+    entities, dropped, seen = [], 0, set()
+    for item in candidates:
+        term = _clean_term(item)
+        if term is None or term.casefold() in seen:
+            dropped += 1
+            continue
+        seen.add(term.casefold())
+        entities.append(term)
+    if not entities:
+        return Rejection(pid, "no_entities", f"no usable term in {len(candidates)} line(s): {cleaned[:80]!r}")
+    return {"entities": entities[:MAX_ENTITIES], "dropped_lines": dropped + max(0, len(entities) - MAX_ENTITIES)}
+
+
+def _line_items(text: str) -> list[str]:
+    items = []
+    for line in text.splitlines():
+        line = BULLET.sub("", line).strip()
+        if not line:
+            continue
+        category = CATEGORY.match(line)
+        if category:  # "Drugs: a, b" -> a, b ; a bare header "Drugs:" -> nothing
+            items += [part for part in re.split(r"[,;]", category["rest"]) if part.strip()]
+        else:
+            items.append(line)
+    return items
+
+
+def _clean_term(item: str) -> str | None:
+    term = BULLET.sub("", item).strip().strip("\"'`").rstrip(".;,:").strip()
+    if (not term or not any(c.isalpha() for c in term) or len(term) > MAX_CHARS
+            or len(term.split()) > MAX_WORDS or SENTENCE.match(term) or term.endswith("?")):
+        return None
+    return term

@@ -1,0 +1,186 @@
+"""Training pairs (query text, chunk) for the bi-encoder.
+
+Stage I, knowledge injection (DR.EHR): the KG entities named in a train chunk (leftmost-longest
+``EntityMatcher`` mentions) are expanded into query texts: the entity's label, its synonyms, its
+``is_a`` hypernyms (never hyponyms) and ``related_to`` neighbours (minus the provenances in
+``related_exclude_provenance``: ICD-10-CM's Excludes notes say "not this", e.g. acute vs chronic
+bronchitis). Per chunk, relations are drawn round-robin (synonym, hypernym, label, related) from
+seeded shuffles, up to ``max_pairs_per_chunk``.
+
+Stage II, synthetic queries: each term an LLM listed for a chunk (recipe ``retrieval_queries``;
+replies re-parsed here so rejections are counted where they are used) becomes one pair.
+
+Every pair carries ``nodes``, the KG concept of its query, and every training chunk its
+``concepts`` (``knowledge.concepts``), so training can tell a false in-batch negative (another chunk
+about the same concept) from a real one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from clinsynth.generation.types import Rejection
+from clinsynth.kg import KnowledgeGraph
+from clinsynth.recipes.retrieval_queries import parse_completion
+from clinsynth.retrieval.abbreviations import name_key
+from clinsynth.retrieval.knowledge import (ExpansionConfig, concepts, hypernym_candidates, is_clean_name,
+                                           synonym_candidates)
+from clinsynth.retrieval.matcher import EntityMatcher, tokenize
+
+RELATION_ORDER = ("synonym", "hypernym", "label", "related")
+
+
+@dataclasses.dataclass(frozen=True)
+class PairsConfig:
+    split: str = "train"
+    max_chunks: int = 0  # seeded sample of the chunks that name an entity; 0 = all
+    max_entities_per_chunk: int = 8
+    max_pairs_per_chunk: int = 4
+    max_per_relation: int = 2  # per entity and relation
+    related_exclude_provenance: tuple[str, ...] = ("icd10cm",)
+    expansion: ExpansionConfig = ExpansionConfig()
+
+
+@dataclasses.dataclass(frozen=True)
+class Pair:
+    id: str
+    chunk_id: str
+    patient_id: str
+    query: str
+    relation: str  # label | synonym | hypernym | related | llm
+    nodes: list[str]  # the query's KG concept (may be empty for LLM terms the KG does not know)
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainChunk:
+    id: str
+    patient_id: str
+    text: str
+    concepts: list[str]
+
+
+def entity_expansions(kg: KnowledgeGraph, name: str, nodes: Sequence[str], cfg: PairsConfig,
+                      rng: random.Random) -> dict[str, list[str]]:
+    """``{relation: [query text]}`` for one mentioned entity, each list shuffled and capped."""
+    exp = cfg.expansion
+    labels = sorted({kg.label(n) for n in nodes if kg.label(n) and is_clean_name(kg.label(n), exp)})
+    related = sorted({kg.label(r) for n in nodes for r in _related(kg, n, cfg.related_exclude_provenance)
+                      if kg.label(r) and is_clean_name(kg.label(r), exp)})
+    found = {"label": labels or [name], "synonym": synonym_candidates(kg, nodes, name, exp),
+             "hypernym": [label for _, _, label in hypernym_candidates(kg, nodes, name, exp)], "related": related}
+    for texts in found.values():
+        rng.shuffle(texts)
+        del texts[cfg.max_per_relation:]
+    return found
+
+
+def _related(kg: KnowledgeGraph, node: str, exclude: Sequence[str]) -> list[str]:
+    keep = []
+    for other in kg.related(node):
+        edges = [*kg.graph.get_edge_data(node, other, default={}).values(),
+                 *kg.graph.get_edge_data(other, node, default={}).values()]
+        if any(e.get("relation") == "related_to" and e.get("provenance") not in exclude for e in edges):
+            keep.append(other)
+    return keep
+
+
+def knowledge_pairs(chunks: Sequence[dict[str, Any]], kg: KnowledgeGraph, matcher: EntityMatcher,
+                    cfg: PairsConfig, seed: int) -> tuple[list[Pair], list[TrainChunk], dict[str, Any]]:
+    """Stage I pairs over chunks of ``cfg.split`` (sorted by id), their chunks, and counts."""
+    rng = random.Random(seed)
+    pool = sorted((c for c in chunks if c["split"] == cfg.split), key=lambda c: c["id"])
+    mentioned = []
+    for chunk in pool:
+        tokens = tokenize(chunk["text"])
+        entities: dict[str, tuple[str, ...]] = {}
+        for mention in matcher.find_mentions(tokens):
+            entities.setdefault(mention.name, mention.nodes)
+        if entities:
+            mentioned.append((chunk, tokens, entities))
+    if cfg.max_chunks and len(mentioned) > cfg.max_chunks:
+        mentioned = sorted(rng.sample(mentioned, cfg.max_chunks), key=lambda m: m[0]["id"])
+    pairs, train_chunks, relations = [], [], Counter()
+    for chunk, tokens, entities in mentioned:
+        names = sorted(entities)
+        rng.shuffle(names)
+        pools = {rel: [] for rel in RELATION_ORDER}
+        for name in names[:cfg.max_entities_per_chunk]:
+            for rel, texts in entity_expansions(kg, name, entities[name], cfg, rng).items():
+                pools[rel] += [(text, entities[name]) for text in texts]
+        chosen = _round_robin(pools, cfg.max_pairs_per_chunk, rng)
+        for k, (rel, text, nodes) in enumerate(chosen):
+            pairs.append(Pair(f"{chunk['id']}#k{k}", chunk["id"], chunk["patient_id"], text, rel, sorted(nodes)))
+            relations[rel] += 1
+        if chosen:
+            train_chunks.append(_train_chunk(chunk, tokens, kg, matcher, cfg))
+    report = {"chunks_in_split": len(pool), "chunks_with_entities": len(mentioned), "chunks_used": len(train_chunks),
+              "pairs": len(pairs), "by_relation": dict(sorted(relations.items()))}
+    return pairs, train_chunks, report
+
+
+def _round_robin(pools: dict[str, list[tuple[str, tuple[str, ...]]]], cap: int,
+                 rng: random.Random) -> list[tuple[str, str, tuple[str, ...]]]:
+    for items in pools.values():
+        rng.shuffle(items)
+    chosen, seen = [], set()
+    while len(chosen) < cap and any(pools.values()):
+        for rel in RELATION_ORDER:
+            while pools[rel]:
+                text, nodes = pools[rel].pop()
+                if name_key(text) not in seen:
+                    seen.add(name_key(text))
+                    chosen.append((rel, text, nodes))
+                    break
+            if len(chosen) >= cap:
+                break
+    return chosen
+
+
+def _train_chunk(chunk: dict[str, Any], tokens: Sequence[str], kg: KnowledgeGraph, matcher: EntityMatcher,
+                 cfg: PairsConfig) -> TrainChunk:
+    about = concepts(kg, matcher.find_nodes(tokens, overlapping=True), cfg.expansion.hypernym_depth)
+    return TrainChunk(chunk["id"], chunk["patient_id"], chunk["text"], sorted(about))
+
+
+def llm_pairs(prompts: Iterable[dict[str, Any]], generations: Iterable[dict[str, Any]],
+              chunks: Sequence[dict[str, Any]], kg: KnowledgeGraph, matcher: EntityMatcher,
+              cfg: PairsConfig) -> tuple[list[Pair], list[TrainChunk], list[Rejection], dict[str, Any]]:
+    """Stage II pairs from engine Generation records (``id, prompt_id, text, ...``) and their Prompts.
+
+    Raises ValueError when a generation cites an unknown prompt, or a prompt a chunk that is not in
+    ``chunks`` or not in ``cfg.split`` (held-out text must never become training data).
+    """
+    by_prompt = {p["id"]: p for p in prompts}
+    by_chunk = {c["id"]: c for c in chunks}
+    pairs, rejections, used, counts = [], [], {}, Counter()
+    for gen in sorted(generations, key=lambda g: g["prompt_id"]):
+        prompt = by_prompt.get(gen["prompt_id"])
+        if prompt is None:
+            raise ValueError(f"generation {gen['id']}: prompt {gen['prompt_id']!r} not in the prompts file; "
+                             "rerun sample@retrieval_queries and generate@retrieval_queries together")
+        chunk_id = prompt["source_ids"][0]
+        chunk = by_chunk.get(chunk_id)
+        if chunk is None or chunk["split"] != cfg.split:
+            found = "missing" if chunk is None else f"in split {chunk['split']!r}"
+            raise ValueError(f"prompt {prompt['id']}: chunk {chunk_id!r} is {found}; expected a {cfg.split!r} chunk "
+                             "of the current chunks file (stale generations? rerun sample/generate)")
+        parsed = parse_completion(gen["text"], prompt)
+        counts["generations"] += 1
+        if isinstance(parsed, Rejection):
+            rejections.append(dataclasses.replace(parsed, generation_id=gen["id"]))
+            continue
+        counts["dropped_lines"] += parsed["dropped_lines"]
+        for k, term in enumerate(parsed["entities"]):
+            nodes = matcher.names.get(tokenize(term), ())
+            counts["terms_in_kg" if nodes else "terms_not_in_kg"] += 1
+            pairs.append(Pair(f"{chunk_id}#l{k}:{gen['prompt_id']}", chunk_id, chunk["patient_id"], term, "llm",
+                              sorted(nodes)))
+        if chunk_id not in used and parsed["entities"]:
+            used[chunk_id] = _train_chunk(chunk, tokenize(chunk["text"]), kg, matcher, cfg)
+    report = {**dict(sorted(counts.items())), "pairs": len(pairs), "chunks_used": len(used),
+              "rejected": dict(sorted(Counter(r.reason for r in rejections).items()))}
+    return pairs, sorted(used.values(), key=lambda c: c.id), rejections, report

@@ -1,0 +1,58 @@
+"""Stage retrieval_pairs: train chunks x KG -> stage I pairs; LLM entity lists -> stage II pairs (docs/retrieval.md)."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+from clinsynth.kg import KnowledgeGraph
+from clinsynth.params import load_base, load_params
+from clinsynth.records import read_jsonl, write_json, write_jsonl
+from clinsynth.retrieval.matcher import EntityMatcher, MatcherConfig
+from clinsynth.retrieval.pairs import PairsConfig, knowledge_pairs, llm_pairs
+
+
+@dataclasses.dataclass(frozen=True)
+class LlmInputs:
+    prompts: str  # sample@retrieval_queries output
+    generations: str  # generate@retrieval_queries output (Generation records; replies are re-parsed here)
+    rejections: str | None = None  # generate@retrieval_queries rejections, counted in metrics
+
+
+@dataclasses.dataclass(frozen=True)
+class RetrievalPairsConfig:
+    out_dir: str
+    matcher: MatcherConfig
+    pairs: PairsConfig
+    llm: LlmInputs
+
+
+def main() -> None:
+    base = load_base()
+    cfg = load_params("retrieval_pairs", RetrievalPairsConfig)
+    kg = KnowledgeGraph.load(base.paths.kg_graph)
+    matcher = EntityMatcher.from_kg(kg, cfg.matcher)
+    chunks = list(read_jsonl(base.paths.chunks))
+    stage1, chunks1, report1 = knowledge_pairs(chunks, kg, matcher, cfg.pairs, base.seed)
+    stage2, chunks2, rejections, report2 = llm_pairs(read_jsonl(cfg.llm.prompts), read_jsonl(cfg.llm.generations),
+                                                     chunks, kg, matcher, cfg.pairs)
+    if cfg.llm.rejections and Path(cfg.llm.rejections).exists():
+        for row in read_jsonl(cfg.llm.rejections):
+            report2["rejected"][row["reason"]] = report2["rejected"].get(row["reason"], 0) + 1
+            report2["generations"] = report2.get("generations", 0) + 1
+    report2["rejected"] = dict(sorted(report2["rejected"].items()))
+    out = Path(cfg.out_dir)
+    write_jsonl(out / "pairs_stage1.jsonl", stage1)
+    write_jsonl(out / "pairs_stage2.jsonl", stage2)
+    write_jsonl(out / "stage2_rejections.jsonl", rejections)
+    by_id = {c.id: c for c in [*chunks1, *chunks2]}
+    write_jsonl(out / "train_chunks.jsonl", [by_id[k] for k in sorted(by_id)])
+    write_json(Path(base.paths.metrics) / "retrieval_pairs.json",
+               {"stage1": report1, "stage2": report2, "kg_names_indexed": len(matcher.names)})
+    print(f"retrieval_pairs: stage I {report1['pairs']} pairs from {report1['chunks_used']} chunks "
+          f"{report1['by_relation']}; stage II {report2['pairs']} pairs from {report2.get('generations', 0)} replies, "
+          f"rejected {report2['rejected']}")
+
+
+if __name__ == "__main__":
+    main()

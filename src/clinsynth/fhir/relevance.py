@@ -99,22 +99,24 @@ def pair_counts(pairs: Iterable[Pair]) -> dict[str, int]:
     return {"pairs": len(pairs), "positive": sum(p.label for p in pairs)}
 
 
-def relevance_report(test: Sequence[Pair], model_scores: Sequence[float], threshold: float,
-                     train: Sequence[Pair], templates: dict[str, str]) -> dict:
-    """Model (P(relevant) >= threshold) vs lexical overlap (threshold tuned for F1 on the train pairs).
+def relevance_report(test: Sequence[Pair], test_scores: Sequence[float], dev: Sequence[Pair],
+                     dev_scores: Sequence[float], templates: dict[str, str], default_threshold: float = 0.5) -> dict:
+    """Model vs lexical overlap on the test pairs, each at the threshold with the best F1 on the dev pairs
+    (patients of neither train nor test); the model also at ``default_threshold``.
 
     ``templates`` maps question id -> template name for the per-template F1 breakdown.
     """
-    labels = [p.label for p in test]
-    lexical_t = best_threshold([overlap_score(p.question, p.text) for p in train], [p.label for p in train])
-    predicted = {"model": [int(s >= threshold) for s in model_scores],
-                 "lexical_baseline": [int(overlap_score(p.question, p.text) >= lexical_t) for p in test]}
+    labels, dev_labels = [p.label for p in test], [p.label for p in dev]
+    lexical = [overlap_score(p.question, p.text) for p in test]
+    thresholds = {"model": best_threshold(dev_scores, dev_labels),
+                  "lexical_baseline": best_threshold([overlap_score(p.question, p.text) for p in dev], dev_labels)}
+    predicted = {"model": [int(s >= thresholds["model"]) for s in test_scores],
+                 "model_default_threshold": [int(s >= default_threshold) for s in test_scores],
+                 "lexical_baseline": [int(s >= thresholds["lexical_baseline"]) for s in lexical]}
+    thresholds["model_default_threshold"] = default_threshold
     by_template = {}
     for name in sorted(set(templates.values())):
         idx = [i for i, p in enumerate(test) if templates.get(p.question_id) == name]
         by_template[name] = {k: prf([labels[i] for i in idx], [v[i] for i in idx])["f1"] for k, v in predicted.items()}
-    return {
-        "model": {**prf(labels, predicted["model"]), "threshold": threshold},
-        "lexical_baseline": {**prf(labels, predicted["lexical_baseline"]), "threshold": round(lexical_t, 4)},
-        "f1_by_template": by_template,
-    }
+    report = {k: {**prf(labels, v), "threshold": round(thresholds[k], 4)} for k, v in predicted.items()}
+    return {**report, "f1_by_template": by_template}

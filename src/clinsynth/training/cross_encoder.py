@@ -35,7 +35,6 @@ class CrossEncoderConfig:
     bf16: bool = False  # bfloat16 autocast; measured slower than float32 at these small batches on CPU
     threads: int = 1  # fixed for reproducibility; 2 threads on 2 shared cores ran 5x slower than 1
     freeze_layers: int = 3  # embeddings + the lowest N encoder layers get no gradient (halves step time)
-    eval_batch_size: int = 64
 
 
 @dataclasses.dataclass(frozen=True)

@@ -48,7 +48,9 @@ def main() -> None:
         entities = ner.predict_entities(model, tokenizer, test, windows, meta["labels"], ner_cfg)
         rel_model = relations.load_relations(model_dir / "relations.json")
         end_to_end = relations.predict_relations(rel_model, entities, sentences)
-        scores = score_variant(test, entities, relations.predict_relations(rel_model, test, sentences), end_to_end)
+        labels = sorted({label[2:] for label in meta["labels"] if label != "O"})
+        scores = score_variant(test, entities, relations.predict_relations(rel_model, test, sentences), end_to_end,
+                               labels, [rel_model.config.label])
         for key, value in scores.items():
             metrics.setdefault(key, {})[variant] = value
         metrics["data"][variant] = {k: v for k, v in read_json(model_dir / "train.json").items() if k != "ner"}

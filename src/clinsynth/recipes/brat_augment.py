@@ -25,7 +25,7 @@ import re
 from collections import Counter, defaultdict
 from collections.abc import Collection, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from clinsynth.brat import (DecodedSegment, DecodeRejection, Document, EncodedSegment, Entity, decode_segment,
                             encode_segments, parse_marks, read_corpus)
@@ -284,17 +284,20 @@ def _prf(scores: Any) -> dict[str, Any]:
 
 
 def score_variant(gold: Sequence[Document], entities: Sequence[Document], relations_on_gold: Sequence[Document],
-                  relations_end_to_end: Sequence[Document]) -> dict[str, dict[str, Any]]:
+                  relations_end_to_end: Sequence[Document], labels: Collection[str],
+                  relation_labels: Collection[str]) -> dict[str, dict[str, Any]]:
     """``{"ner": ..., "re": ..., "re_end_to_end": ...}`` for one model variant on the gold test documents.
 
     ner: strict and lenient micro P/R/F1 and per-label F1; re: relations predicted over the gold entities;
     re_end_to_end: relations predicted over the NER model's entities (strict on both arguments' spans).
+    Only ``labels`` (entities) and ``relation_labels`` are scored: the ones the models learnt.
     """
     from clinsynth.brat import score_entities, score_relations
 
-    strict, lenient = score_entities(gold, entities, "strict"), score_entities(gold, entities, "lenient")
+    strict = score_entities(gold, entities, "strict", labels)
+    lenient = score_entities(gold, entities, "lenient", labels)
     per_label = {label: {"strict_f1": strict.per_label[label].f1, "lenient_f1": lenient.per_label[label].f1}
                  for label in sorted(strict.per_label)}
     return {"ner": {"strict": _prf(strict), "lenient": _prf(lenient), "per_label": per_label},
-            "re": _prf(score_relations(gold, relations_on_gold)),
-            "re_end_to_end": _prf(score_relations(gold, relations_end_to_end))}
+            "re": _prf(score_relations(gold, relations_on_gold, relation_labels)),
+            "re_end_to_end": _prf(score_relations(gold, relations_end_to_end, relation_labels))}

@@ -117,7 +117,10 @@ def make_windows(document: Document, sentences: Sequence[Span], window_chars: in
 
 
 def tag_offsets(offsets: Sequence[Span], entities: Sequence[tuple[int, int, str]], label2id: dict[str, int]) -> list[int]:
-    """BIO tag ids for wordpieces with character ``offsets`` (``(0, 0)``: special token -> -100)."""
+    """BIO tag ids for wordpieces with character ``offsets`` (``(0, 0)``: special token -> -100).
+
+    Entities whose label has no tag in ``label2id`` are outside (``O``): the model learns only its labels."""
+    entities = [e for e in entities if f"B-{e[2]}" in label2id]
     tags, previous = [], None
     for s, e in offsets:
         if s == e:
@@ -172,14 +175,17 @@ def collate(features: Sequence[dict[str, list[int]]], pad_id: int) -> dict[str, 
             "labels": pad("labels", IGNORE)}
 
 
-def train_ner(model: torch.nn.Module, tokenizer, windows: Sequence[Window], labels: Sequence[str],
-              cfg: NerConfig, seed: int, progress: bool = True) -> TrainResult:
-    """Fine-tune ``model`` in place on the windows for ``cfg.max_steps`` steps (epochs cycle, seeded order)."""
+def train_ner(model_factory: Callable[[Sequence[str]], torch.nn.Module], tokenizer, windows: Sequence[Window],
+              labels: Sequence[str], cfg: NerConfig, seed: int,
+              progress: bool = True) -> tuple[torch.nn.Module, TrainResult]:
+    """Build ``model_factory(labels)`` after seeding (its new head's init is part of the run) and fine-tune it
+    on the windows for ``cfg.max_steps`` steps (epochs cycle, seeded order); returns (model, result)."""
     from transformers import get_linear_schedule_with_warmup
 
     if not windows:
         raise ValueError("train_ner: no training windows")
     set_determinism(seed, cfg.threads)
+    model = model_factory(labels)
     features = encode_windows(tokenizer, windows, labels, cfg.max_length)
     generator = torch.Generator().manual_seed(seed)
     if cfg.freeze_embeddings:
@@ -212,9 +218,9 @@ def train_ner(model: torch.nn.Module, tokenizer, windows: Sequence[Window], labe
         losses.append(loss.item())
     tenth = max(1, len(losses) // 10)
     model.eval()
-    return TrainResult(steps=len(losses), examples_seen=len(losses) * cfg.batch_size,
-                       loss_first=sum(losses[:tenth]) / tenth, loss_last=sum(losses[-tenth:]) / tenth,
-                       seconds=time.perf_counter() - start, cpu_seconds=time.process_time() - cpu_start)
+    return model, TrainResult(steps=len(losses), examples_seen=len(losses) * cfg.batch_size,
+                              loss_first=sum(losses[:tenth]) / tenth, loss_last=sum(losses[-tenth:]) / tenth,
+                              seconds=time.perf_counter() - start, cpu_seconds=time.process_time() - cpu_start)
 
 
 @torch.inference_mode()

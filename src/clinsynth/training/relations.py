@@ -108,18 +108,23 @@ def all_candidates(documents: Sequence[Document], split_sentences: Callable[[str
 
 def train_relations(examples: Sequence[Candidate], cfg: RelationConfig, seed: int) -> RelationModel:
     """Fit the logistic regression (liblinear: deterministic for a seed) on labelled candidates."""
-    from sklearn.feature_extraction import DictVectorizer
+    import numpy as np
+    from scipy.sparse import csr_matrix
     from sklearn.linear_model import LogisticRegression
 
     labels = [c.positive for c in examples]
     if len(set(labels)) < 2:
         raise ValueError(f"train_relations: {len(examples)} candidates, all {'positive' if any(labels) else 'negative'}; "
                          f"expected both classes (is relation window {cfg.window} too small?)")
-    vectorizer = DictVectorizer(sort=True)
-    x = vectorizer.fit_transform([dict.fromkeys(c.features, 1) for c in examples])
+    names = sorted({f for c in examples for f in c.features})
+    column = {name: i for i, name in enumerate(names)}
+    # binary features as a CSR matrix with int32 indices (liblinear refuses int64 ones)
+    indices = np.array([column[f] for c in examples for f in c.features], dtype=np.int32)
+    indptr = np.cumsum([0] + [len(c.features) for c in examples], dtype=np.int32)
+    x = csr_matrix((np.ones(len(indices)), indices, indptr), shape=(len(examples), len(names)))
     classifier = LogisticRegression(C=cfg.c, solver="liblinear", max_iter=cfg.max_iter, random_state=seed)
     classifier.fit(x, labels)
-    weights = {name: float(w) for name, w in zip(vectorizer.get_feature_names_out(), classifier.coef_[0]) if w != 0.0}
+    weights = {name: float(w) for name, w in zip(names, classifier.coef_[0]) if w != 0.0}
     return RelationModel(weights, float(classifier.intercept_[0]), cfg)
 
 

@@ -1,0 +1,98 @@
+"""Token classification over BRAT windows: BIO alignment by offsets, windows, a tiny model trained offline."""
+
+import pytest
+
+from clinsynth.brat import Document, Entity, validate_document
+from clinsynth.training import ner
+
+LABELS = ner.bio_labels(["Medication", "Condition"])
+CFG = ner.NerConfig(window_chars=120, max_length=64, batch_size=4, max_steps=12, learning_rate=5e-3,
+                    warmup_ratio=0.0, eval_batch_size=8)
+
+
+def test_bio_labels_are_sorted():
+    assert LABELS == ("O", "B-Condition", "I-Condition", "B-Medication", "I-Medication")
+
+
+def test_tags_follow_wordpieces_and_come_back_as_spans():
+    # "[CLS] started metformin 500 mg for type 2 diabetes [SEP]" with hand-made offsets
+    text = "started metformin 500 mg for type 2 diabetes"
+    offsets = [(0, 0), (0, 7), (8, 12), (12, 17), (18, 21), (22, 24), (25, 28), (29, 33), (34, 35), (36, 44), (0, 0)]
+    entities = [(8, 24, "Medication"), (29, 44, "Condition")]
+    label2id = {label: i for i, label in enumerate(LABELS)}
+    tags = ner.tag_offsets(offsets, entities, label2id)
+    names = [LABELS[t] if t != ner.IGNORE else "-" for t in tags]
+    assert names == ["-", "O", "B-Medication", "I-Medication", "I-Medication", "I-Medication", "O",
+                     "B-Condition", "I-Condition", "I-Condition", "-"]
+    assert ner.spans_from_tags(offsets, [n if n != "-" else "O" for n in names]) == entities
+    assert text[8:24] == "metformin 500 mg"
+
+
+@pytest.mark.parametrize("tags, expected", [
+    (["I-Condition", "I-Condition"], [(0, 3, "Condition")]),  # an I without B starts an entity
+    (["B-Condition", "B-Condition"], [(0, 1, "Condition"), (2, 3, "Condition")]),
+    (["B-Condition", "I-Medication"], [(0, 1, "Condition"), (2, 3, "Medication")]),
+    (["O", "I-Medication"], [(2, 3, "Medication")]),
+])
+def test_spans_from_inconsistent_tags(tags, expected):
+    assert ner.spans_from_tags([(0, 1), (2, 3)], tags) == expected
+
+
+def test_windows_never_cut_an_entity(silver, sentences):
+    (doc,) = silver.documents["train"]
+    windows = ner.make_windows(doc, sentences(doc.text), 120)
+    assert sum(len(w.entities) for w in windows) == len(doc.entities)
+    assert all(len(w.text) <= 120 or " " not in w.text for w in windows)
+    for w in windows:
+        assert w.text == doc.text[w.start:w.end]
+        for s, e, label in w.entities:
+            assert any(x.start == w.start + s and x.end == w.start + e and x.label == label for x in doc.entities)
+
+
+def test_long_sentence_is_cut_outside_entities():
+    text = "aa bb cc dd ee ff"
+    pieces = ner.cut_long(0, len(text), text, 7, inside=lambda i: 3 < i < 8)  # "bb cc" is an entity
+    assert [text[s:e] for s, e in pieces] == ["aa", "bb cc", "dd ee", "ff"]
+
+
+def test_added_windows_skip_what_the_baseline_has():
+    a = ner.Window("d", 0, 3, "abc", ())
+    b = ner.Window("d.aug", 0, 3, "abc", ())
+    c = ner.Window("d.aug", 4, 7, "xyz", ((0, 1, "Condition"),))
+    windows, added = ner.add_new_windows([a], [b, c, c])
+    assert windows == [a, c] and added == 1
+
+
+@pytest.fixture(scope="module")
+def windows(silver, sentences):
+    return [w for d in silver.documents["train"] for w in ner.make_windows(d, sentences(d.text), CFG.window_chars)]
+
+
+def test_tiny_model_trains_deterministically_and_predicts_valid_documents(silver, windows, tokenizer, tiny_factory):
+    runs = []
+    for _ in range(2):
+        model, result = ner.train_ner(tiny_factory, tokenizer, windows, LABELS, CFG, seed=7, progress=False)
+        predicted = ner.predict_entities(model, tokenizer, silver.documents["train"], windows, LABELS, CFG,
+                                         progress=False)
+        runs.append((result.loss_first, result.loss_last, predicted))
+    assert result.steps == 12 and result.examples_seen == 48
+    assert result.loss_last < result.loss_first
+    assert runs[0] == runs[1]
+    for document in runs[0][2]:
+        assert validate_document(document) == [] and document.relations == ()
+
+
+def test_save_and_load_round_trip(tmp_path, silver, windows, tokenizer, tiny_factory):
+    model, _ = ner.train_ner(tiny_factory, tokenizer, windows, LABELS, ner.NerConfig(**{**CFG.__dict__, "max_steps": 2}), 1,
+                             progress=False)
+    docs = silver.documents["train"]
+    before = ner.predict_entities(model, tokenizer, docs, windows, LABELS, CFG, progress=False)
+    ner.save_ner(model, tokenizer, tmp_path / "ner", LABELS, {"steps": 2})
+    loaded, loaded_tokenizer, meta = ner.load_ner(tmp_path / "ner")
+    assert meta == {"labels": list(LABELS), "steps": 2}
+    assert ner.predict_entities(loaded, loaded_tokenizer, docs, windows, meta["labels"], CFG, progress=False) == before
+
+
+def test_prediction_of_a_document_without_windows_is_empty(tokenizer, tiny_factory):
+    doc = Document("empty", "", (Entity("T1", "Condition", ((0, 0),), ""),)[:0])
+    assert ner.predict_entities(tiny_factory(LABELS), tokenizer, [doc], [], LABELS, CFG, progress=False)[0].entities == ()

@@ -92,3 +92,23 @@ def test_the_seed_changes_the_text(tiny_backend: TransformersBackend) -> None:
     base = Request("a", (Message("user", "hello"),), 1, sampling)
     texts = {next(iter(tiny_backend.generate([Request("a", base.messages, s, sampling)]))).text for s in range(4)}
     assert len(texts) > 1
+
+
+def full_sort_reference(logits: torch.Tensor, temperature: float, top_p: float, generator: torch.Generator) -> int:
+    scaled = logits / temperature
+    log_z = torch.logsumexp(scaled, -1)
+    values, order = torch.sort(scaled, descending=True, stable=True)
+    probs = torch.exp(values - log_z)
+    keep = (torch.cumsum(probs, -1) - probs) < top_p
+    keep[0] = True
+    kept = probs[keep]
+    return int(order[keep][torch.multinomial(kept / kept.sum(), 1, generator=generator)])
+
+
+@pytest.mark.parametrize("scale", [0.5, 3.0, 12.0])
+def test_nucleus_shortcut_equals_a_full_stable_sort(scale: float) -> None:
+    """bf16-rounded logits have many ties; the top-k shortcut must pick exactly what a full sort picks."""
+    sampling = SamplingParams(temperature=0.7, top_p=0.9)
+    for seed in range(25):
+        logits = (torch.randn(4000, generator=gen(seed)) * scale).to(torch.bfloat16).float()
+        assert sample_token(logits, sampling, gen(seed)) == full_sort_reference(logits, 0.7, 0.9, gen(seed))

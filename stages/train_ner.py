@@ -48,8 +48,8 @@ def main(variant: str) -> None:
     model_dir = resolve_model_dir(cfg.model)
     labels = ner.bio_labels(cfg.labels)
     tokenizer = AutoTokenizer.from_pretrained(str(model_dir), local_files_only=True)
+    relation_model = relations.train_relations(candidates, cfg.relations, base.seed)  # seconds; fails early
     model, result = ner.train_ner(ner.token_classifier_factory(model_dir), tokenizer, windows, labels, cfg.ner, base.seed)
-    relation_model = relations.train_relations(candidates, cfg.relations, base.seed)
     out = Path(cfg.out_dir) / variant
     facts = {"variant": variant, "documents": len(train), "augmented_documents": len(extra), "windows": len(windows),
              "windows_from_augmented": n_new, "relation_candidates": len(candidates),

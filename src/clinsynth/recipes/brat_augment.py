@@ -35,6 +35,7 @@ from clinsynth.params import Paths
 NAME = "brat_augment"
 PARSE_REASONS = ("empty_reply", "broken_markup", "unknown_label", "label_changed", "entity_count_changed")
 _FENCE = re.compile(r"^```[a-z]*\n?|\n?```$")
+_PREFIX = re.compile(r"^(?:rewrite|rewritten text|rewritten)\s*:\s*", re.IGNORECASE)
 Span = tuple[int, int]
 
 
@@ -139,16 +140,23 @@ def segment_document(segment: EncodedSegment) -> tuple[Document, EncodedSegment]
             dataclasses.replace(segment, start=0, end=len(plain)))
 
 
-def clean_reply(text: str) -> str:
-    """The reply without surrounding whitespace and code fences (markdown habits of chat models)."""
-    return _FENCE.sub("", text.strip()).strip()
+def clean_reply(text: str, labels: Collection[str] = ()) -> str:
+    """The reply without what small chat models wrap around it: surrounding whitespace, code fences, an echoed
+    ``Rewrite:`` prefix; and single-bracket marks ``[Label: text]`` of a known label read as ``[[Label: text]]``
+    (the 135M generator's most frequent slip; anything else malformed stays broken)."""
+    text = _PREFIX.sub("", _FENCE.sub("", text.strip()).strip())
+    if labels:
+        single = re.compile(r"(?<!\[)\[\s*(" + "|".join(re.escape(label) for label in sorted(labels)) +
+                            r")\s*:([^\[\]]+)\](?!\])")
+        text = single.sub(lambda m: f"[[{m.group(1)}:{m.group(2)}]]", text)
+    return text.strip()
 
 
 def parse_completion(text: str, prompt: dict[str, Any]) -> dict[str, Any] | Rejection:
     """The rewrite if its markup reads as a rewrite of the prompt's segment (see the module docstring)."""
     record = prompt["vars"]["record"]
     document, segment = segment_document(EncodedSegment.from_dict(record["segment"]))
-    reply = clean_reply(text)
+    reply = clean_reply(text, record["allowed_labels"])
     result = decode_segment(document, segment, reply, labels=record["allowed_labels"], min_entity_recall=0.0)
     if isinstance(result, DecodeRejection):
         return Rejection(prompt["id"], result.reason, result.detail)
@@ -195,7 +203,7 @@ def decode_generations(documents: Sequence[Document], prompts: Sequence[dict[str
                              f"is not in the corpus; the corpus changed since sampling (rerun sample@brat_augment)")
         record = {"id": g["id"], "prompt_id": g["prompt_id"], "segment_id": segment.segment_id}
         doc_id = f"{segment.doc_id}.s{segment.segment_id.rpartition(':')[2]}.g{ordinal[segment.segment_id]}"
-        result = decode_segment(source, segment, clean_reply(g["text"]), labels=cfg.labels,
+        result = decode_segment(source, segment, clean_reply(g["text"], cfg.labels), labels=cfg.labels,
                                 min_entity_recall=cfg.min_entity_recall, doc_id=doc_id)
         records.append(record)
         if isinstance(result, DecodeRejection):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import time
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -41,8 +42,10 @@ def main() -> None:
     systems = [dense_system("untuned", None, meta["base_model"], meta),
                dense_system("stage1", models / "stage1", meta["base_model"], meta),
                dense_system("stage1+2", models / "stage2", meta["base_model"], read_json(models / "stage2" / META_FILE))]
+    cpu = time.process_time()
     results, timing = evaluate_systems(queries, list(read_jsonl(base.paths.chunks)), systems, base.seed, cfg.batch_size)
     write_json(Path(base.paths.metrics) / "retrieval.json", {"queries": len(queries), "systems": results})
+    timing["cpu_s"] = time.process_time() - cpu
     write_json(Path(base.paths.metrics) / "timing" / "evaluate_retrieval.json",
                {k: round(v, 2) for k, v in timing.items()})
     print("evaluate_retrieval: " + "; ".join(f"{name} MRR {r['overall']['mrr']} MAP {r['overall']['map']}"

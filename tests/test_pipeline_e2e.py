@@ -1,6 +1,7 @@
 """End to end: the foundation of the demo pipeline (demo data, ingest, KG) with real DVC in a temporary copy."""
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -13,7 +14,9 @@ DVC = str(Path(sys.executable).with_name("dvc"))
 
 
 def run(cmd, cwd):
-    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
+    # Stages run `python stages/...`: the venv's interpreter must come first on PATH, as `make demo` does.
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, env=env)
     assert proc.returncode == 0, f"{cmd} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
     return proc.stdout
 

@@ -20,19 +20,19 @@ def _pair(text: str, vars_: dict) -> tuple[Prompt, Generation]:
     (" ".join([SOURCE] * 3), "length_ratio_high"),
 ])
 def test_rephrase_length_ratio_bounds(text, reason):
-    outcome = check_rephrase(*_pair(text, {"chunk": {"id": "n1:0", "text": SOURCE}}), RephraseCheckConfig())
+    outcome = check_rephrase(*_pair(text, {"text": {"id": "n1:0", "text": SOURCE}}), RephraseCheckConfig())
     assert outcome.reason == reason and "length_ratio" in outcome.figures
 
 
 def test_rephrase_low_ratio_detail_names_the_figures():
-    outcome = check_rephrase(*_pair("Fever.", {"chunk": SOURCE}), RephraseCheckConfig())
+    outcome = check_rephrase(*_pair("Fever.", {"text": SOURCE}), RephraseCheckConfig())
     assert outcome.detail == "2 tokens for a 15-token source: ratio 0.13 < min 0.5"
 
 
 def test_missing_source_var_says_what_the_prompt_has_and_how_to_fix():
-    with pytest.raises(QualityInputError, match=r"prompt 'p1': vars\['chunk'\] is NoneType, expected the source text "
-                                                r".*vars has \['text'\]; set postprocess.recipes.rephrase.check.source_var"):
-        check_rephrase(*_pair("x", {"text": SOURCE}), RephraseCheckConfig())
+    with pytest.raises(QualityInputError, match=r"prompt 'p1': vars\['text'\] is NoneType, expected the source text "
+                                                r".*vars has \['chunk'\]; set postprocess.recipes.rephrase.check.source_var"):
+        check_rephrase(*_pair("x", {"chunk": SOURCE}), RephraseCheckConfig())
 
 
 def test_registry_lookup_and_registration():

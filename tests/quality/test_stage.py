@@ -22,6 +22,9 @@ ROOT = Path(__file__).resolve().parents[2]
 def _project(tmp_path: Path, **limits) -> Path:
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     params["postprocess"].update(limits)
+    for name in limits:  # a limit set here must not be masked by a recipe's own override in the repo's params
+        for recipe in params["postprocess"].get("recipes", {}).values():
+            recipe.get("limits", {}).pop(name, None)
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     for rel, dest in [("notes.jsonl", "data/interim/notes.jsonl"), ("prompts/rephrase.jsonl", "data/prompts/rephrase.jsonl"),
                       ("generations/rephrase.jsonl", "data/generations/rephrase.jsonl"),

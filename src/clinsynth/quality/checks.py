@@ -59,7 +59,7 @@ def recipe_check(recipe: str) -> RecipeCheck | None:
 
 @dataclasses.dataclass(frozen=True)
 class RephraseCheckConfig:
-    source_var: str = "chunk"  # prompt.vars key holding the source chunk: its text, or a Chunk record
+    source_var: str = "text"  # prompt.vars key holding the source chunk (the rephrase sampler's `text`): a string or a Chunk record
     min_length_ratio: float = 0.5  # tokens out / tokens of the source chunk
     max_length_ratio: float = 2.0
 

@@ -116,6 +116,18 @@ def test_rephrase_selects_train_chunks_deterministically(chunk_records: list[dic
     assert [c["id"] for c in everything] == ["note00:0", "note01:0", "note02:0", "note03:0", "note04:0"]
 
 
+def test_chunk_sampling_honours_max_chars(chunk_records: list[dict]) -> None:
+    from clinsynth.recipes.chunk_sampling import select_chunks
+
+    lengths = sorted(len(c["text"].strip()) for c in chunk_records if c["split"] == "train")
+    cap = lengths[len(lengths) // 2]
+    chosen = select_chunks(chunk_records, split="train", min_chars=0, max_chars=cap, max_chunks=0, seed=1)
+    assert chosen and all(len(c["text"].strip()) <= cap for c in chosen)
+    assert len(chosen) == sum(n <= cap for n in lengths)
+    with pytest.raises(ValueError, match="max_chars \\(10\\) is below min_chars \\(200\\)"):
+        select_chunks(chunk_records, split="train", min_chars=200, max_chars=10, max_chunks=0, seed=1)
+
+
 @pytest.mark.parametrize(("text", "reason"), [
     ("", "empty"), ("  \n ", "empty"),
     ("I'm sorry, but I can't help with that.", "refusal"), ("As an AI language model, I cannot", "refusal"),

@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import random
 import re
 from collections.abc import Sequence
 from typing import Any
 
 from clinsynth.generation.types import Rejection
 from clinsynth.params import Paths
+from clinsynth.recipes.chunk_sampling import select_chunks
 from clinsynth.records import read_jsonl
 
 NAME = "retrieval_queries"
@@ -48,6 +48,7 @@ class SampleConfig:
     max_chunks: int  # seeded sample of chunks; 0 = all
     split: str = "train"
     min_chars: int = 200  # shorter chunks (headers, stubs) name nothing
+    max_chars: int = 0  # longer chunks skipped (0: none); keeps a short rewrite budget from truncating
 
 
 def read_sources(paths: Paths) -> list[dict[str, Any]]:
@@ -55,12 +56,9 @@ def read_sources(paths: Paths) -> list[dict[str, Any]]:
 
 
 def select_sources(records: Sequence[dict[str, Any]], cfg: SampleConfig, seed: int) -> list[dict[str, Any]]:
-    """Chunks of ``cfg.split`` with at least ``min_chars`` characters; a seeded sample of ``max_chunks``, by id."""
-    pool = sorted((r for r in records if r["split"] == cfg.split and len(r["text"].strip()) >= cfg.min_chars),
-                  key=lambda r: r["id"])
-    if cfg.max_chunks and len(pool) > cfg.max_chunks:
-        pool = sorted(random.Random(seed).sample(pool, cfg.max_chunks), key=lambda r: r["id"])
-    return pool
+    """Chunks of ``cfg.split`` within ``min_chars``..``max_chars``; a seeded sample of ``max_chunks``, by id."""
+    return select_chunks(records, split=cfg.split, min_chars=cfg.min_chars, max_chars=cfg.max_chars,
+                         max_chunks=cfg.max_chunks, seed=seed)
 
 
 def build_vars(record: dict[str, Any]) -> dict[str, Any]:

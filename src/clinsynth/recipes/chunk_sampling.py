@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Protocol
+
+from clinsynth.params import Paths
+from clinsynth.records import read_jsonl
 
 
 def select_chunks(records: Sequence[dict[str, Any]], *, split: str, min_chars: int, max_chars: int,
@@ -25,3 +28,32 @@ def select_chunks(records: Sequence[dict[str, Any]], *, split: str, min_chars: i
     if max_chunks and len(pool) > max_chunks:
         pool = sorted(random.Random(seed).sample(pool, max_chunks), key=lambda r: r["id"])
     return pool
+
+
+class ChunkSampleConfig(Protocol):
+    """The ``SampleConfig`` fields a chunk-per-prompt recipe shares."""
+
+    max_chunks: int
+    split: str
+    min_chars: int
+    max_chars: int
+
+
+# The recipe interface (see clinsynth.recipes) for recipes that prompt one chunk at a time.
+
+def read_sources(paths: Paths) -> list[dict[str, Any]]:
+    return list(read_jsonl(paths.chunks))
+
+
+def select_sources(records: Sequence[dict[str, Any]], cfg: ChunkSampleConfig, seed: int) -> list[dict[str, Any]]:
+    """Chunks of ``cfg.split`` within ``min_chars``..``max_chars``; a seeded sample of ``max_chunks``, by id."""
+    return select_chunks(records, split=cfg.split, min_chars=cfg.min_chars, max_chars=cfg.max_chars,
+                         max_chunks=cfg.max_chunks, seed=seed)
+
+
+def build_vars(record: dict[str, Any]) -> dict[str, Any]:
+    return {"text": record["text"].strip()}
+
+
+def source_ids(record: dict[str, Any]) -> Sequence[str]:
+    return (record["id"],)

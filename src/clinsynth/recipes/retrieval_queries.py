@@ -18,14 +18,13 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
-from collections.abc import Sequence
 from typing import Any
 
 from clinsynth.generation.types import Rejection
-from clinsynth.params import Paths
-from clinsynth.recipes.chunk_sampling import select_chunks
-from clinsynth.records import read_jsonl
+from clinsynth.recipes.chunk_sampling import build_vars, read_sources, select_sources, source_ids
 
+__all__ = ["NAME", "SampleConfig", "build_vars", "parse_completion", "read_sources", "select_sources",
+           "source_ids"]
 NAME = "retrieval_queries"
 MAX_ENTITIES = 20  # per reply; more is rambling
 MAX_WORDS = 8
@@ -49,24 +48,6 @@ class SampleConfig:
     split: str = "train"
     min_chars: int = 200  # shorter chunks (headers, stubs) name nothing
     max_chars: int = 0  # longer chunks skipped (0: none); keeps a short rewrite budget from truncating
-
-
-def read_sources(paths: Paths) -> list[dict[str, Any]]:
-    return list(read_jsonl(paths.chunks))
-
-
-def select_sources(records: Sequence[dict[str, Any]], cfg: SampleConfig, seed: int) -> list[dict[str, Any]]:
-    """Chunks of ``cfg.split`` within ``min_chars``..``max_chars``; a seeded sample of ``max_chunks``, by id."""
-    return select_chunks(records, split=cfg.split, min_chars=cfg.min_chars, max_chars=cfg.max_chars,
-                         max_chunks=cfg.max_chunks, seed=seed)
-
-
-def build_vars(record: dict[str, Any]) -> dict[str, Any]:
-    return {"text": record["text"].strip()}
-
-
-def source_ids(record: dict[str, Any]) -> Sequence[str]:
-    return (record["id"],)
 
 
 def parse_completion(text: str, prompt: dict[str, Any]) -> dict[str, Any] | Rejection:

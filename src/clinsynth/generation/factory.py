@@ -17,12 +17,22 @@ from clinsynth.params import ConfigError, from_mapping
 
 @dataclasses.dataclass(frozen=True)
 class GenerateConfig:
-    """``params.yaml: generate``. ``sampling`` is keyed by recipe name."""
+    """``params.yaml: generate``. ``sampling`` is keyed by recipe name.
+
+    ``shards``/``shard_dir`` are read only by the sharded variant (``--shard I/N``, ``--merge``;
+    docs/scale.md): the unsharded ``generate@R`` gives the same files whatever ``shards`` says.
+    """
 
     sampling: dict[str, SamplingParams]
     backend: Literal["transformers", "openai"] = "transformers"
     transformers: TransformersConfig = TransformersConfig()
     openai: dict[str, Any] = dataclasses.field(default_factory=dict)
+    shards: int = 1
+    shard_dir: str = "data/generations/shards"
+
+    def __post_init__(self) -> None:
+        if self.shards < 1:
+            raise ConfigError(f"params.yaml: generate.shards: expected an int >= 1, got {self.shards!r}")
 
     def sampling_for(self, recipe: str) -> SamplingParams:
         if recipe not in self.sampling:

@@ -1,9 +1,12 @@
-"""Stage kg_notes_corpora: kg_notes generations -> one gated corpus file per variant + metrics/quality_kg_notes.json.
+"""Stage kg_notes_corpora: the gated kg_notes corpora -> one corpus file per variant + metrics/kg_notes_corpora.json.
 
-A variant is one (generations file, template) pair: ``baseline.v1``, ``full.v1`` (base generator) and
-``full.v1.lora`` (adapter). Each is gated (copying of its example note or of any train note, symptom usage;
-see kg_notes_corpora.gate_generations) and written to ``<out_dir>/<variant>.jsonl`` only when its content changed,
-so train_icd@<variant> reruns only for the variants a template or adapter edit touched.
+A variant is one (corpus, template) pair: ``baseline.v1``, ``full.v1`` (corpus ``kg_notes``, the base
+generator) and ``full.v1.lora`` (corpus ``kg_notes_lora``, the adapter). A corpus is what ``postprocess@<corpus>``
+kept (``<synthetic_dir>/<corpus>/records.jsonl``: leakage against every train note, duplicates, the symptom
+check); what it dropped is counted per variant (``dropped_at_postprocess``). Each variant is then gated
+again here (copying of its example note, symptom usage; see kg_notes_corpora.gate_generations) and written
+to ``<out_dir>/<variant>.jsonl`` only when its content changed, so train_icd@<variant> reruns only for the
+variants a template or adapter edit touched.
 """
 
 from __future__ import annotations
@@ -20,12 +23,13 @@ from clinsynth.records import dumps, read_jsonl, write_json
 
 @dataclasses.dataclass(frozen=True)
 class Variant:
-    generations: str  # data/generations/<generations>.jsonl
+    corpus: str  # postprocess@<corpus>'s records; rejections at generation in data/generations/<corpus>.rejections.jsonl
     template: str
 
 
 @dataclasses.dataclass(frozen=True)
 class KgNotesCorporaConfig:
+    synthetic_dir: str  # = postprocess.synthetic_dir
     out_dir: str
     variants: dict[str, Variant]
     gates: kg_notes_corpora.GateConfig
@@ -53,25 +57,30 @@ def main() -> None:
                                         "with_example": sum(bool(v["example"]) for v in mine)}
     out = Path(cfg.out_dir)
     for name, variant in sorted(cfg.variants.items()):
-        gens_path = Path(base.paths.generations) / f"{variant.generations}.jsonl"
-        gens = [g for g in read_jsonl(gens_path) if prompts[g["prompt_id"]]["template"] == variant.template]
-        rejected = sum(1 for r in read_jsonl(gens_path.with_suffix(".rejections.jsonl"))
-                       if prompts[r["prompt_id"]]["template"] == variant.template)
+        def mine(path: Path) -> list[dict]:
+            return [r for r in read_jsonl(path) if prompts[r["prompt_id"]]["template"] == variant.template]
+
+        corpus_dir = Path(cfg.synthetic_dir) / variant.corpus
+        gens, gated_out = mine(corpus_dir / "records.jsonl"), mine(corpus_dir / "dropped.jsonl")
+        rejected = len(mine(Path(base.paths.generations) / f"{variant.corpus}.rejections.jsonl"))
         kept, drops, usage, spans = kg_notes_corpora.gate_generations(prompts, gens, index, cfg.gates)
         changed = write_if_changed(out / f"{name}.jsonl", "".join(dumps(r) + "\n" for r in kept))
         metrics["variants"][name] = {
-            "generations": len(gens), "rejected_at_generation": rejected, "kept": len(kept),
+            "generations": len(gens) + len(gated_out), "rejected_at_generation": rejected,
+            "dropped_at_postprocess": dict(sorted(Counter(r["reason"] for r in gated_out).items())),
+            "gated": len(gens), "kept": len(kept),
             "dropped": dict(sorted(drops.items())), "dropped_total": sum(drops.values()),
             "symptom_usage": kg_notes_corpora.distribution(usage, cfg.usage_edges),
             "symptom_usage_kept": kg_notes_corpora.distribution([r["symptom_usage"] for r in kept
                                                          if r["symptom_usage"] is not None], cfg.usage_edges),
             "example_longest_span": kg_notes_corpora.distribution(spans, [0, 8, 16, 24, 32, 64, 1_000_000])}
-        print(f"kg_notes_corpora: {name}: {len(gens)} generations, {len(kept)} kept, dropped {dict(drops)}, "
+        print(f"kg_notes_corpora: {name}: {len(gens) + len(gated_out)} generations, {len(gens)} passed postprocess@"
+              f"{variant.corpus}, {len(kept)} kept, dropped {dict(drops)}, "
               f"usage mean {metrics['variants'][name]['symptom_usage']['mean']} {'(rewritten)' if changed else '(unchanged)'}")
     for stale in out.glob("*.jsonl"):
         if stale.stem not in cfg.variants:
             stale.unlink()
-    write_json(Path(base.paths.metrics) / "quality_kg_notes.json", metrics)
+    write_json(Path(base.paths.metrics) / "kg_notes_corpora.json", metrics)
 
 
 if __name__ == "__main__":

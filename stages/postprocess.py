@@ -1,6 +1,9 @@
-"""Stage postprocess@R: prompts, generations, rejections and the real notes -> data/synthetic/R/ + metrics/quality_R.json.
+"""Stage postprocess@C: prompts, generations, rejections and the real notes -> data/synthetic/C/ + metrics/quality_C.json.
 
     python stages/postprocess.py rephrase
+
+C is a corpus, one of ``postprocess.corpora``: the generations ``data/generations/C.jsonl`` answering the
+prompts of recipe ``postprocess.corpora[C]`` (``kg_notes_lora`` answers the ``kg_notes`` prompts).
 
 Writes every output, then fails (QualityGateError) if a hard limit was crossed, so the corpus that failed
 can be inspected (``clinsynth quality why-dropped ID``) while ``dvc repro`` still stops non-zero.
@@ -12,7 +15,7 @@ import sys
 from pathlib import Path
 
 from clinsynth.corpus import Note
-from clinsynth.params import load_base, load_params
+from clinsynth.params import ConfigError, load_base, load_params
 from clinsynth.quality.card import build_card, file_sha256, write_card
 from clinsynth.quality.gates import raise_on_failures
 from clinsynth.quality.inputs import Generation, Prompt, Rejection, parse_records
@@ -20,26 +23,30 @@ from clinsynth.quality.postprocess import PostprocessConfig, postprocess
 from clinsynth.records import read_jsonl, write_json, write_jsonl
 
 
-def main(recipe: str) -> None:
+def main(corpus: str) -> None:
     base = load_base()
     cfg = load_params("postprocess", PostprocessConfig)
+    if corpus not in cfg.corpora:
+        raise ConfigError(f"params.yaml: postprocess.corpora has no corpus {corpus!r}; it lists {sorted(cfg.corpora)} "
+                          f"(corpus -> the recipe whose prompts it answers)")
+    recipe = cfg.corpora[corpus]
     paths = {"prompts": Path(base.paths.prompts) / f"{recipe}.jsonl",
-             "generations": Path(base.paths.generations) / f"{recipe}.jsonl",
-             "rejections": Path(base.paths.generations) / f"{recipe}.rejections.jsonl",
+             "generations": Path(base.paths.generations) / f"{corpus}.jsonl",
+             "rejections": Path(base.paths.generations) / f"{corpus}.rejections.jsonl",
              "notes": Path(base.paths.notes)}
     records = {name: parse_records(cls, read_jsonl(paths[name]), str(paths[name])) for name, cls in
                (("prompts", Prompt), ("generations", Generation), ("rejections", Rejection), ("notes", Note))}
     result = postprocess(recipe, records["prompts"], records["generations"], records["rejections"],
-                         records["notes"], cfg, base.seed, progress=True)
-    out = Path(cfg.synthetic_dir) / recipe
+                         records["notes"], cfg, base.seed, progress=True, corpus=corpus)
+    out = Path(cfg.synthetic_dir) / corpus
     write_jsonl(out / "records.jsonl", result.kept)
     write_jsonl(out / "dropped.jsonl", result.dropped)
     inputs = {str(p): file_sha256(p) for p in paths.values()}
-    write_card(out, build_card(recipe, records["prompts"], records["generations"], result.metrics, inputs, base.seed))
-    write_json(Path(base.paths.metrics) / f"quality_{recipe}.json", result.metrics)
-    write_json(Path(base.paths.metrics) / "timing" / f"quality_{recipe}.json", result.timings)
+    write_card(out, build_card(corpus, records["prompts"], records["generations"], result.metrics, inputs, base.seed))
+    write_json(Path(base.paths.metrics) / f"quality_{corpus}.json", result.metrics)
+    write_json(Path(base.paths.metrics) / "timing" / f"quality_{corpus}.json", result.timings)
     c = result.metrics["counts"]
-    print(f"postprocess@{recipe}: {c['prompts']} prompts, {c['generations']} generations, "
+    print(f"postprocess@{corpus}: {c['prompts']} prompts, {c['generations']} generations, "
           f"{c['rejected_at_generation_total']} rejected at generation {c['rejected_at_generation']}, "
           f"{c['dropped_total']} dropped {c['dropped']}, {c['kept']} kept -> {out}")
     raise_on_failures(result.failures)

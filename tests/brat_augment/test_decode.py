@@ -102,6 +102,7 @@ def test_metrics_count_every_outcome_and_preservation(decoded):
         "prompts": 3, "answers": 12, "generations": 7,
         "rejected_at_generation": {"broken_markup": 1, "empty_reply": 1, "entity_count_changed": 1,
                                    "label_changed": 1, "unknown_label": 1},
+        "dropped_at_postprocess": {},
         "rejected_at_decode": {"entity_missing": 1}, "dropped": {"duplicate": 1, "unchanged": 1},
         "kept": 4, "kept_fraction": 0.3333}
     assert metrics["rejections"]["total"] == 8
@@ -135,3 +136,37 @@ def test_unknown_prompt_is_a_clear_error(corpus_dir, prompts):
     cfg = recipe.DecodeConfig(out_dir="unused", records="unused", labels=LABELS)
     with pytest.raises(ValueError, match="generations cite prompts not in the prompts file"):
         recipe.decode_generations(train, prompts, [{"id": "g", "prompt_id": "nope", "text": "x"}], [], cfg, [])
+
+
+def test_replies_the_quality_gates_dropped_count_as_answers_that_preserved_nothing(corpus_dir, prompts, engine_output):
+    train = read_corpus(corpus_dir / "train").documents
+    cfg = recipe.DecodeConfig(out_dir="unused", records="unused", labels=LABELS)
+    generations = [g for g in engine_output[0] if g["id"] != "gen-10"]
+    gated_out = [{"id": "gen-10", "prompt_id": next(g["prompt_id"] for g in engine_output[0] if g["id"] == "gen-10"),
+                  "reason": "length_ratio_high", "detail": "..."}]
+    result = recipe.decode_generations(train, prompts, generations, engine_output[1], cfg, [d.text for d in train],
+                                       gated_out)
+    counts = result.metrics["counts"]
+    assert counts["dropped_at_postprocess"] == {"length_ratio_high": 1}
+    assert (counts["answers"], counts["generations"], counts["kept"]) == (12, 6, 3)
+    assert result.metrics["rejections"]["by_reason"]["length_ratio_high"] == 1
+    assert result.metrics["entities"]["marked"] == 15 and result.metrics["entities"]["preserved"] < 7
+
+
+def test_quality_check_measures_the_rewrite_against_its_segment_with_marks_decoded(prompts):
+    from clinsynth.quality.checks import recipe_check
+    from clinsynth.quality.inputs import Generation, Prompt, parse_record
+
+    check = recipe_check("brat_augment")
+    prompt = parse_record(Prompt, prompts[2], "prompts:3")  # "- [[Medication: hydrochlorothiazide 25 mg oral tablet]]"
+    cfg = recipe.BratAugmentCheckConfig()
+
+    def run(text):
+        g = Generation("g", prompt.id, "m@s", "p", text, "stop", 1, 1)
+        return check.run(prompt, g, cfg)
+
+    same = run("- hydrochlorothiazide 25 mg oral tablet")  # 6 tokens, as the segment once its mark is decoded
+    assert same.figures == {"length_ratio": 1.0} and same.reason is None
+    runaway = run("Take hydrochlorothiazide 25 mg oral tablet daily. " * 3)
+    assert runaway.reason == "length_ratio_high" and "24 tokens for a 6-token segment: ratio 4.00 > max 2.0" in runaway.detail
+    assert run("hydrochlorothiazide").reason == "length_ratio_low"

@@ -106,7 +106,47 @@ def test_repository_params_load():
     from clinsynth.quality.checks import RECIPE_CHECKS
     from clinsynth.quality.postprocess import PostprocessConfig
 
+    from clinsynth.quality.checks import recipe_check
+
     params = Path(__file__).resolve().parents[2] / "params.yaml"
     cfg = load_params("postprocess", PostprocessConfig, params)
-    for recipe, recipe_params in cfg.recipes.items():
-        from_mapping(RECIPE_CHECKS[recipe].config, recipe_params.check, recipe)
+    assert set(cfg.recipes) <= set(cfg.corpora), "postprocess.recipes is keyed by corpus (postprocess.corpora)"
+    for corpus, recipe_params in cfg.recipes.items():
+        check = recipe_check(cfg.corpora[corpus])
+        assert check is not None or not recipe_params.check, corpus
+        if check:
+            from_mapping(check.config, recipe_params.check, corpus)
+    assert set(RECIPE_CHECKS) >= {"rephrase", "kg_notes", "brat_augment"}
+
+
+def test_a_corpus_takes_its_own_settings_and_names_its_limits(fixture_records):
+    cfg = make_config(min_kept_fraction=0.6, recipes={"rephrase_b": {"check": {"min_length_ratio": 0.0},
+                                                                      "limits": {"max_membership_auc": None}}})
+    result = postprocess("rephrase", **fixture_records, cfg=cfg, seed=13, corpus="rephrase_b")
+    assert (result.metrics["recipe"], result.metrics["corpus"]) == ("rephrase", "rephrase_b")
+    assert "length_ratio_low" not in result.metrics["counts"]["dropped"]  # the corpus's check settings
+    assert result.metrics["limits"]["max_membership_auc"]["param"] == "postprocess.recipes.rephrase_b.limits.max_membership_auc"
+    assert result.failures == ["quality_rephrase_b: counts.kept_fraction = 0.5 < min 0.6 (postprocess.min_kept_fraction)"]
+    assert {r.recipe for r in result.kept} == {"rephrase"}
+
+
+def test_the_gated_text_may_be_a_field_of_the_parsed_reply(fixture_records):
+    wrapped = [dataclasses.replace(g, text=f"[[X: {g.text}]]", parsed={"plain": g.text})
+               for g in fixture_records["generations"]]
+    records = {**fixture_records, "generations": wrapped}
+    plain = postprocess("rephrase", **fixture_records, cfg=make_config(), seed=13)
+    cfg = make_config(recipes={"rephrase": {"text": "parsed.plain"}})
+    result = postprocess("rephrase", **records, cfg=cfg, seed=13)
+    assert [(r.id, r.text) for r in result.kept] == [(r.id, r.text) for r in plain.kept]
+    assert result.metrics["text"] == "parsed.plain"
+    with pytest.raises(QualityInputError, match=r"generation 'g-001': no text at 'parsed.missing' \(parsed has \['plain'\]\)"):
+        postprocess("rephrase", **records, cfg=make_config(recipes={"rephrase": {"text": "parsed.missing"}}), seed=13)
+
+
+def test_parsed_is_optional_and_checked():
+    row = {"id": "g", "prompt_id": "p", "model": "m", "params_sha": "s", "text": "t", "finish_reason": "stop",
+           "n_prompt_tokens": 1, "n_completion_tokens": 1}
+    assert parse_record(Generation, row, "g.jsonl:1").parsed == {}
+    assert parse_record(Generation, {**row, "parsed": {"text": "u"}}, "g.jsonl:1").parsed == {"text": "u"}
+    with pytest.raises(QualityInputError, match=r"g.jsonl:2: field 'parsed' = 'u' is str; expected dict"):
+        parse_record(Generation, {**row, "parsed": "u"}, "g.jsonl:2")

@@ -41,12 +41,12 @@ def _load_stage():
     return module
 
 
-def _run_stage(cwd: Path) -> None:
+def _run_stage(cwd: Path, corpus: str = "rephrase") -> None:
     """Run the stage's main() in-process with ``cwd`` as the project root."""
     old = os.getcwd()
     os.chdir(cwd)
     try:
-        _load_stage().main("rephrase")
+        _load_stage().main(corpus)
     finally:
         os.chdir(old)
 
@@ -138,3 +138,30 @@ def test_why_dropped_unknown_id_exits_1(stage_run):
     result = CliRunner().invoke(app, ["quality", "why-dropped", "g-001", "--synthetic-dir", str(cwd / "data/synthetic")])
     assert result.exit_code == 1
     assert "'g-001' is not a dropped record" in result.output
+
+
+def test_a_corpus_answering_another_recipes_prompts(tmp_path):
+    """postprocess@<corpus> reads data/generations/<corpus>.jsonl and the prompts of postprocess.corpora[<corpus>]
+    (as kg_notes_lora answers the kg_notes prompts), and writes under its own name."""
+    cwd = _project(tmp_path)
+    params = yaml.safe_load((cwd / "params.yaml").read_text())
+    params["postprocess"]["corpora"]["rephrase_lora"] = "rephrase"
+    (cwd / "params.yaml").write_text(yaml.safe_dump(params))
+    for suffix in (".jsonl", ".rejections.jsonl"):
+        shutil.copy(cwd / f"data/generations/rephrase{suffix}", cwd / f"data/generations/rephrase_lora{suffix}")
+    with contextlib.redirect_stdout(io.StringIO()) as out:
+        _run_stage(cwd, "rephrase_lora")
+    assert "postprocess@rephrase_lora: 7 prompts, 6 generations" in out.getvalue()
+    metrics = json.loads((cwd / "metrics/quality_rephrase_lora.json").read_text())
+    assert (metrics["recipe"], metrics["corpus"], metrics["counts"]["kept"]) == ("rephrase", "rephrase_lora", 2)
+    card = json.loads((cwd / "data/synthetic/rephrase_lora/card.json").read_text())
+    assert card["command"] == "dvc repro postprocess@rephrase_lora"
+    assert "data/generations/rephrase_lora.jsonl" in card["inputs"] and "data/prompts/rephrase.jsonl" in card["inputs"]
+
+
+def test_an_unknown_corpus_names_the_listed_ones(tmp_path):
+    from clinsynth.params import ConfigError
+
+    cwd = _project(tmp_path)
+    with pytest.raises(ConfigError, match=r"postprocess.corpora has no corpus 'nope'; it lists \[.*'rephrase'"):
+        _run_stage(cwd, "nope")

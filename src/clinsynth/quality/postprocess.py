@@ -30,7 +30,7 @@ from clinsynth.quality.checks import RECIPE_CHECKS, CheckOutcome, recipe_check
 from clinsynth.quality.dedup import DedupConfig, find_duplicates
 from clinsynth.quality.diversity import measure_diversity
 from clinsynth.quality.gates import LIMIT_METRICS, evaluate_limits, resolve_limits
-from clinsynth.quality.inputs import Generation, Prompt, QualityInputError, Rejection, note_of_source
+from clinsynth.quality.inputs import Generation, Prompt, QualityInputError, Rejection, note_of_source, synthetic_text
 from clinsynth.quality.leakage import Leakage, NgramIndex
 from clinsynth.quality.membership import MembershipConfig, membership_audit
 from clinsynth.quality.summary import round_floats, summarize
@@ -55,6 +55,7 @@ class DiversityConfig:
 class RecipeParams:
     check: dict[str, Any] = dataclasses.field(default_factory=dict)  # the recipe check's settings
     limits: dict[str, float | None] = dataclasses.field(default_factory=dict)  # overrides of postprocess.<limit>
+    text: str = "text"  # the gated text: "text" (the raw reply) or "parsed.<key>" (a field the recipe's parser wrote)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -64,7 +65,10 @@ class PostprocessConfig:
     dedup: DedupConfig
     diversity: DiversityConfig
     membership: MembershipConfig
-    recipes: dict[str, RecipeParams]
+    recipes: dict[str, RecipeParams]  # keyed by corpus
+    # corpus -> the recipe whose prompts it answers (the postprocess@<corpus> items; a corpus is one
+    # generations file, data/generations/<corpus>.jsonl: kg_notes_lora answers the kg_notes prompts)
+    corpora: dict[str, str] = dataclasses.field(default_factory=dict)
     # hard limits (see clinsynth.quality.gates.LIMIT_METRICS); None disables one
     max_check_dropped_fraction: float | None = 0.5
     max_dropped_fraction: float | None = 0.5
@@ -168,19 +172,24 @@ def _leak_reason(leak: Leakage, cfg: LeakageConfig) -> tuple[str, str] | None:
 
 def postprocess(recipe: str, prompts: Sequence[Prompt], generations: Sequence[Generation],
                 rejections: Sequence[Rejection], notes: Sequence[Note], cfg: PostprocessConfig, seed: int,
-                progress: bool = False) -> PostprocessResult:
-    """Run the gates of one recipe's corpus; see the module docstring for the order and the figures."""
+                progress: bool = False, corpus: str | None = None) -> PostprocessResult:
+    """Run the gates of one recipe's corpus; see the module docstring for the order and the figures.
+
+    ``corpus`` names the generations when they are not the recipe's own (default: ``recipe``): its settings
+    are ``cfg.recipes[corpus]`` and its limits are reported as ``quality_<corpus>``."""
+    corpus = corpus or recipe
     timings: dict[str, float] = {}
     clock = time.perf_counter()
     prompt_of = _join(recipe, prompts, generations)
-    gens = sorted(generations, key=lambda g: g.id)
-    params = cfg.recipes.get(recipe, RecipeParams())
-    limits = resolve_limits({k: getattr(cfg, k) for k in LIMIT_METRICS}, params.limits, recipe)
+    params = cfg.recipes.get(corpus, RecipeParams())
+    gens = sorted((dataclasses.replace(g, text=synthetic_text(g, params.text)) for g in generations),
+                  key=lambda g: g.id)
+    limits = resolve_limits({k: getattr(cfg, k) for k in LIMIT_METRICS}, params.limits, corpus)
     check = recipe_check(recipe)
-    check_cfg = from_mapping(check.config, params.check, f"params.yaml: postprocess.recipes.{recipe}.check") \
+    check_cfg = from_mapping(check.config, params.check, f"params.yaml: postprocess.recipes.{corpus}.check") \
         if check else None
     if params.check and not check:
-        raise QualityInputError(f"postprocess.recipes.{recipe}.check is set but no check is registered for "
+        raise QualityInputError(f"postprocess.recipes.{corpus}.check is set but no check is registered for "
                                 f"{recipe!r}; registered: {sorted(RECIPE_CHECKS)}")
 
     dropped: list[DroppedRecord] = []
@@ -253,6 +262,8 @@ def postprocess(recipe: str, prompts: Sequence[Prompt], generations: Sequence[Ge
     checked = [o.figures for _, o in survivors] + [d.checks for d in dropped[:n_check_dropped]]
     metrics = {
         "recipe": recipe,
+        "corpus": corpus,
+        "text": params.text,
         "counts": {
             "prompts": len(prompts), "generations": n,
             "rejected_at_generation": dict(sorted(rejected.items())), "rejected_at_generation_total": len(rejections),
@@ -287,7 +298,7 @@ def postprocess(recipe: str, prompts: Sequence[Prompt], generations: Sequence[Ge
         "membership": membership,
     }
     metrics = round_floats(metrics)
-    report, failures = evaluate_limits(metrics, limits, recipe)
+    report, failures = evaluate_limits(metrics, limits, corpus)
     metrics["limits"] = report
     return PostprocessResult(kept, dropped, metrics, failures, timings)
 

@@ -31,6 +31,8 @@ from clinsynth.brat import (DecodedSegment, DecodeRejection, Document, EncodedSe
                             encode_segments, parse_marks, read_corpus)
 from clinsynth.generation.types import Rejection
 from clinsynth.params import Paths
+from clinsynth.quality.checks import CheckOutcome, prompt_source_text, register_check
+from clinsynth.quality.leakage import tokenize
 
 NAME = "brat_augment"
 PARSE_REASONS = ("empty_reply", "broken_markup", "unknown_label", "label_changed", "entity_count_changed")
@@ -63,6 +65,8 @@ class DecodeConfig:
     leakage_ngram: int = 8
     max_leak_span: int | None = None  # drop a rewrite sharing a longer verbatim span with the train notes; null: measure only
     max_leak_overlap: float | None = None
+    gated_dir: str | None = None  # postprocess@brat_augment's folder: decode only the generations its records.jsonl
+    #                               kept, count its dropped.jsonl by reason; None: decode every generation
 
 
 def pack_sentences(sentences: Sequence[Span], max_chars: int) -> list[Span]:
@@ -178,11 +182,14 @@ def rewritten_span(source: Document, segment: EncodedSegment, new: Document) -> 
 
 def decode_generations(documents: Sequence[Document], prompts: Sequence[dict[str, Any]],
                        generations: Sequence[dict[str, Any]], rejections: Sequence[dict[str, Any]],
-                       cfg: DecodeConfig, train_texts: Sequence[str]) -> DecodeResult:
+                       cfg: DecodeConfig, train_texts: Sequence[str],
+                       gated_out: Sequence[dict[str, Any]] = ()) -> DecodeResult:
     """Splice every parsed reply into its source document; count what was rejected or dropped and why.
 
     ``documents``: the train documents the prompts were sampled from; ``train_texts``: the texts leakage is
     measured against (the train documents' texts). Generations are read in id order (deterministic output).
+    ``gated_out``: generations the quality gates (postprocess@brat_augment) dropped before decoding
+    (``prompt_id, reason``); they count as answers whose entities were not preserved.
     """
     from clinsynth.quality.leakage import NgramIndex
 
@@ -224,7 +231,7 @@ def decode_generations(documents: Sequence[Document], prompts: Sequence[dict[str
         ordinal[segment.segment_id] += 1
         record.update(status="kept", reason=None, detail="")
         kept.append(result)
-    metrics = decode_metrics(prompts, generations, rejections, records, by_doc, by_prompt)
+    metrics = decode_metrics(prompts, generations, rejections, records, by_doc, by_prompt, gated_out)
     return DecodeResult(sorted((k.document for k in kept), key=lambda d: d.id), records, metrics)
 
 
@@ -242,7 +249,8 @@ def _drop_reason(new_text: str, old_text: str, is_repeat: bool, leak: Any, cfg: 
 
 def decode_metrics(prompts: Sequence[dict[str, Any]], generations: Sequence[dict[str, Any]],
                    rejections: Sequence[dict[str, Any]], records: Sequence[dict[str, Any]],
-                   by_doc: dict[str, Document], by_prompt: dict[str, dict[str, Any]]) -> dict[str, Any]:
+                   by_doc: dict[str, Document], by_prompt: dict[str, dict[str, Any]],
+                   gated_out: Sequence[dict[str, Any]] = ()) -> dict[str, Any]:
     """Counts by outcome and reason; entity preservation and relation survival over every answered prompt.
 
     An answer is a generation or a generation-time rejection; its segment's marked entities (and the
@@ -250,7 +258,7 @@ def decode_metrics(prompts: Sequence[dict[str, Any]], generations: Sequence[dict
     """
     from clinsynth.quality.summary import round_floats, summarize
 
-    answers = [(r["prompt_id"], None) for r in rejections if r["prompt_id"] in by_prompt] + \
+    answers = [(r["prompt_id"], None) for r in [*rejections, *gated_out] if r["prompt_id"] in by_prompt] + \
               [(r["prompt_id"], r) for r in records]
     marked = relations = preserved = survived = 0
     for prompt_id, record in answers:
@@ -265,13 +273,15 @@ def decode_metrics(prompts: Sequence[dict[str, Any]], generations: Sequence[dict
     for r in records:
         by_status[r["status"]][r["reason"]] += 1
     at_generation = Counter(r["reason"] for r in rejections)
-    breakdown = at_generation + by_status["rejected"] + by_status["dropped"]
+    at_postprocess = Counter(r["reason"] for r in gated_out)
+    breakdown = at_generation + at_postprocess + by_status["rejected"] + by_status["dropped"]
     decoded = [r for r in records if r["status"] != "rejected"]
     kept = [r for r in records if r["status"] == "kept"]
     n_answers = len(answers)
     return round_floats({
         "counts": {"prompts": len(prompts), "answers": n_answers, "generations": len(generations),
                    "rejected_at_generation": dict(sorted(at_generation.items())),
+                   "dropped_at_postprocess": dict(sorted(at_postprocess.items())),
                    "rejected_at_decode": dict(sorted(by_status["rejected"].items())),
                    "dropped": dict(sorted(by_status["dropped"].items())),
                    "kept": len(kept), "kept_fraction": len(kept) / n_answers if n_answers else 0.0},
@@ -309,3 +319,28 @@ def score_variant(gold: Sequence[Document], entities: Sequence[Document], relati
     return {"ner": {"strict": _prf(strict), "lenient": _prf(lenient), "per_label": per_label},
             "re": _prf(score_relations(gold, relations_on_gold, relation_labels)),
             "re_end_to_end": _prf(score_relations(gold, relations_end_to_end, relation_labels))}
+
+
+# ---- postprocess@brat_augment: the recipe check of the quality gates ------------------------------------
+@dataclasses.dataclass(frozen=True)
+class BratAugmentCheckConfig:
+    """``params.yaml: postprocess.recipes.brat_augment.check``."""
+
+    source_var: str = "segment"  # prompt.vars key of the prompted segment (marked ``[[Label: text]]``)
+    min_length_ratio: float = 0.5  # tokens of the rewrite / tokens of the segment, marks decoded on both sides
+    max_length_ratio: float = 2.0  # a 135M model's runaway repetition of one sentence lands above this
+
+
+@register_check(NAME, BratAugmentCheckConfig)
+def check_brat_augment(prompt: Any, generation: Any, cfg: BratAugmentCheckConfig) -> CheckOutcome:
+    """Length ratio of the gated rewrite (``postprocess.recipes.brat_augment.text: parsed.text``, marks
+    decoded) to its prompted segment with its marks decoded the same way."""
+    segment, _ = parse_marks(prompt_source_text(prompt, cfg.source_var))
+    n_source, n_out = len(tokenize(segment)), len(tokenize(generation.text))
+    ratio = n_out / max(1, n_source)
+    detail = f"{n_out} tokens for a {n_source}-token segment: ratio {ratio:.2f}"
+    if ratio < cfg.min_length_ratio:
+        return CheckOutcome({"length_ratio": ratio}, "length_ratio_low", f"{detail} < min {cfg.min_length_ratio}")
+    if ratio > cfg.max_length_ratio:
+        return CheckOutcome({"length_ratio": ratio}, "length_ratio_high", f"{detail} > max {cfg.max_length_ratio}")
+    return CheckOutcome({"length_ratio": ratio})

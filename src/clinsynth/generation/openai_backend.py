@@ -58,7 +58,7 @@ class OpenAIBackendError(RuntimeError):
 
 @dataclasses.dataclass(frozen=True)
 class OpenAIConfig:
-    """Settings of the ``openai`` backend (the ``generate.backend`` params section).
+    """Settings of the ``openai`` backend (the ``generate.openai`` params section).
 
     ``base_urls`` are server roots such as ``http://gpu1:8000`` or ``.../v1``;
     ``model`` is the name the server serves (vLLM ``--served-model-name``, llama.cpp

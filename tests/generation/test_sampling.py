@@ -64,13 +64,21 @@ def requests_of_mixed_length(sampling: SamplingParams, n: int = 16) -> list[Requ
             for i in range(n)]
 
 
-@pytest.mark.parametrize("temperature", [0.0, 0.9])
-def test_batch_of_16_equals_each_request_alone(tiny_backend: TransformersBackend, temperature: float) -> None:
+@pytest.fixture(scope="module")
+def tiny_fp16_backend(tiny_model_dir: Path) -> TransformersBackend:
+    return TransformersBackend(TransformersConfig(model=str(tiny_model_dir), dtype="float16", batch_size=16, threads=1))
+
+
+@pytest.mark.parametrize(("temperature", "dtype"), [(0.0, "bfloat16"), (0.9, "bfloat16"), (0.9, "float16")])
+def test_batch_of_16_equals_each_request_alone(tiny_backend: TransformersBackend,
+                                               tiny_fp16_backend: TransformersBackend,
+                                               temperature: float, dtype: str) -> None:
+    backend = tiny_backend if dtype == "bfloat16" else tiny_fp16_backend
     sampling = SamplingParams(temperature=temperature, top_p=0.9, max_new_tokens=32)
     requests = requests_of_mixed_length(sampling)
-    batched = {c.request_id: c for c in tiny_backend.generate(requests)}
+    batched = {c.request_id: c for c in backend.generate(requests)}
     assert sorted(batched) == [r.id for r in requests]
-    alone = {r.id: next(iter(tiny_backend.generate([r]))) for r in requests}
+    alone = {r.id: next(iter(backend.generate([r]))) for r in requests}
     assert {k: (c.text, c.finish_reason) for k, c in batched.items()} == \
            {k: (c.text, c.finish_reason) for k, c in alone.items()}
     # rows really finished at different steps (finished rows leave the batch mid-decode)
@@ -115,10 +123,11 @@ def test_nucleus_shortcut_equals_a_full_stable_sort(scale: float) -> None:
 
 
 def test_decode_never_runs_a_single_row(tiny_backend: TransformersBackend) -> None:
-    """CPU GEMMs round a 1-row batch differently, so a lone row always runs beside a ghost row."""
-    batch_sizes: list[int] = []
+    """CPU GEMMs round a 1-row batch differently: every forward feeds >= 2 token rows to the GEMMs,
+    so a lone decoding row runs beside a ghost row (a lone prompt's prefill already has many)."""
+    shapes: list[tuple[int, int]] = []
     hook = tiny_backend.model.register_forward_pre_hook(
-        lambda module, args, kwargs: batch_sizes.append(kwargs["input_ids"].shape[0]), with_kwargs=True)
+        lambda module, args, kwargs: shapes.append(tuple(kwargs["input_ids"].shape)), with_kwargs=True)
     try:
         sampling = SamplingParams(temperature=0.9, top_p=0.9, max_new_tokens=40)
         requests = requests_of_mixed_length(sampling, 5)
@@ -127,4 +136,23 @@ def test_decode_never_runs_a_single_row(tiny_backend: TransformersBackend) -> No
     finally:
         hook.remove()
     assert batched == alone
-    assert min(batch_sizes) == 2 and max(batch_sizes) == 5
+    assert min(b * t for b, t in shapes) >= 2
+    decode_rows = [b for b, t in shapes if t == 1]
+    assert min(decode_rows) == 2 and max(b for b, _ in shapes) == 5
+
+
+def test_float16_overflow_stops_with_the_fix(tiny_fp16_backend: TransformersBackend) -> None:
+    """Activations past float16's range give inf/NaN logits: an error naming the dtype fix, not garbage text."""
+    from clinsynth.generation.sampling import DecodeError
+
+    head = tiny_fp16_backend.model.lm_head.weight
+    saved = head.detach().clone()
+    try:
+        with torch.no_grad():
+            head.mul_(6e4)
+        request = Request("a", (Message("user", "hello"),), 1, SamplingParams(temperature=0.0, max_new_tokens=4))
+        with pytest.raises(DecodeError, match=r"non-finite logits at decode step 0 .*dtype: bfloat16"):
+            list(tiny_fp16_backend.generate([request]))
+    finally:
+        with torch.no_grad():
+            head.copy_(saved)

@@ -9,7 +9,13 @@ import pytest
 
 from clinsynth.generation.cache import cache_key
 from clinsynth.generation.model_store import IDENTITY_FILE, ModelStoreError, model_identity
-from clinsynth.generation.transformers_backend import TransformersBackend, TransformersConfig
+from clinsynth.generation.sampling import DECODE_VERSION
+from clinsynth.generation.transformers_backend import (
+    TransformersBackend,
+    TransformersConfig,
+    auto_dtype_name,
+    backend_identity,
+)
 from clinsynth.generation.types import Completion, Failure, Message, Request, SamplingParams
 
 
@@ -17,10 +23,34 @@ def backend(model: Path, **kw) -> TransformersBackend:
     return TransformersBackend(TransformersConfig(model=str(model), dtype="bfloat16", threads=1, **kw))
 
 
-def test_identity_is_name_and_weights_hash(tiny_model_dir: Path) -> None:
+def test_identity_is_name_weights_hash_dtype_and_decode_version(tiny_model_dir: Path) -> None:
     ident = model_identity(tiny_model_dir)
     assert str(ident) == f"tiny-llama@{ident.weights_sha256[:16]}"
-    assert backend(tiny_model_dir).identity == str(ident)
+    assert backend(tiny_model_dir).identity == f"{ident};bfloat16;decode-v{DECODE_VERSION}"
+
+
+def test_dtype_and_decode_version_change_the_cache_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Either changes the text of a request, so neither may reuse a cached reply."""
+    import torch
+
+    from clinsynth.generation import sampling
+
+    request = Request("a", (Message("user", "hi"),), 1, SamplingParams(temperature=0.7, max_new_tokens=8))
+    base = cache_key(backend_identity("m@ab", torch.bfloat16), request)
+    assert cache_key(backend_identity("m@ab", torch.float16), request) != base
+    monkeypatch.setattr(sampling, "DECODE_VERSION", DECODE_VERSION + 1)
+    assert backend_identity("m@ab", torch.bfloat16).endswith(f";decode-v{DECODE_VERSION + 1}")
+    assert cache_key(backend_identity("m@ab", torch.bfloat16), request) != base
+
+
+@pytest.mark.parametrize(("flags", "expected"), [
+    ({"avx512f", "avx512_bf16", "avx512_fp16"}, "float16"),  # this project's CPU: no AMX, native fp16 FMAs
+    ({"avx512f", "avx512_bf16", "avx512_fp16", "amx_bf16"}, "bfloat16"),  # AMX tiles beat fp16 FMAs
+    ({"avx512f", "avx512_bf16"}, "bfloat16"),
+    ({"avx2"}, "float32"),
+])
+def test_auto_dtype_follows_the_cpu(flags: set[str], expected: str) -> None:
+    assert auto_dtype_name(flags) == expected
 
 
 def test_missing_model_says_how_to_fix(tmp_path: Path) -> None:
@@ -49,7 +79,8 @@ def test_a_lora_adapter_changes_identity_and_key(tiny_model_dir: Path, tmp_path:
     torch.manual_seed(0)
     peft_model.save_pretrained(tmp_path / "adapter")
     plain, tuned = backend(tiny_model_dir), backend(tiny_model_dir, adapter=str(tmp_path / "adapter"))
-    assert tuned.identity.startswith(plain.identity + "+lora@")
+    weights, _, rest = plain.identity.partition(";")
+    assert tuned.identity.startswith(weights + "+lora@") and tuned.identity.endswith(";" + rest)
     request = Request("a", (Message("user", "hi"),), 1, SamplingParams(temperature=0.0, max_new_tokens=8))
     assert cache_key(plain.identity, request) != cache_key(tuned.identity, request)
 
@@ -72,13 +103,14 @@ def test_gguf_conversion_and_smollm2_batch_invariance(tmp_path_factory: pytest.T
     identity = convert_gguf(packaged_gguf(), out, "smollm2-135m-instruct")
     assert identity.weights_sha256 == weights_sha256(out) and len(identity.source_sha256) == 64
     assert json.loads((out / IDENTITY_FILE).read_text())["source"] == "SmolLM2-135M-Instruct.Q4_1.gguf"
-    smol = TransformersBackend(TransformersConfig(model=str(out), dtype="bfloat16", batch_size=16, threads=2))
     sampling = SamplingParams(temperature=0.7, top_p=0.95, max_new_tokens=24)
     topics = ["cough", "fever", "rash", "chest pain", "headache", "back pain", "fatigue", "nausea"]
     requests = [Request(f"r{i:02d}", (Message("user", f"Write a one-line clinical note about {topics[i % 8]}"
                                                       + " with history" * (i // 2) + "."),), 500 + i, sampling)
                 for i in range(16)]
-    batched = {c.request_id: c.text for c in smol.generate(requests)}
-    alone = {r.id: next(iter(smol.generate([r]))).text for r in requests}
-    assert batched == alone
-    assert any(t.strip() for t in batched.values())
+    for dtype in ("float16", "bfloat16"):
+        smol = TransformersBackend(TransformersConfig(model=str(out), dtype=dtype, batch_size=16, threads=2))
+        batched = {c.request_id: c.text for c in smol.generate(requests)}
+        alone = {r.id: next(iter(smol.generate([r]))).text for r in requests}
+        assert batched == alone, dtype
+        assert any(t.strip() for t in batched.values())

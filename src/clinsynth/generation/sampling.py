@@ -99,7 +99,12 @@ def left_pad(rows: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.Tensor, 
     return input_ids, mask
 
 
-GHOST = -1  # a batch row that only keeps the batch at two rows (see decode)
+class DecodeError(RuntimeError):
+    """The model produced logits no token can be sampled from (NaN/inf), e.g. a float16 overflow."""
+
+
+DECODE_VERSION = 1  # bump when a change to decode/sample_token/row-wise attention can change a request's text
+GHOST = -1  # a batch row that only keeps a GEMM at two rows or more (see decode)
 
 
 @torch.inference_mode()
@@ -114,30 +119,40 @@ def decode(
     """Generate for each prompt (token ids, chat template already applied); yield rows as they finish.
 
     ``seeds[i]`` seeds row ``i``'s generator. Every row is yielded exactly once, in finishing order.
+    The model must use the ``clinsynth_rowwise`` attention: keys and values live in a
+    :class:`~clinsynth.generation.attention.RowCache`, one buffer per prompt, so finished rows
+    leave the batch without copying the others' cache.
 
-    The batch never runs with fewer than two rows: CPU GEMMs take a separate matrix-vector path
-    for a single row, whose sums round differently (measured on SmolLM2's ``down_proj``, bf16),
-    while any row count >= 2 gave bit-identical rows. A lone request is therefore decoded next to
-    a ghost copy, and when one row is left a finished row stays on as a ghost fed pad tokens.
-    Ghosts sample nothing and yield nothing; row-wise attention keeps them from touching real rows.
+    No forward runs a GEMM on a single row: CPU GEMMs take a separate matrix-vector path for one
+    row, whose sums round differently (measured on SmolLM2's ``down_proj``, bf16), while any row
+    count >= 2 gave bit-identical rows. So when one prompt token or one live row would be alone, a
+    ghost row fed a pad token joins it; ghosts store nothing, attend to nothing and sample nothing.
     """
-    from transformers import DynamicCache
+    from clinsynth.generation.attention import RowCache
 
     generators = [torch.Generator().manual_seed(int(s)) for s in seeds]
-    rows = list(range(len(prompts)))  # batch row -> original prompt index, or GHOST
-    if len(prompts) == 1:
-        prompts, rows = [prompts[0], prompts[0]], [0, GHOST]
+    rows = list(range(len(prompts)))  # batch row -> prompt index (= cache slot), or GHOST
     input_ids, mask = left_pad(prompts, pad_id)  # [B, T]
     position_ids = (mask.cumsum(-1) - 1).clamp(min=0)  # [B, T]: 0 at each row's first real token
-    cache = DynamicCache(config=model.config)
+    q_real = [len(p) for p in prompts]
+    if input_ids.numel() == 1:  # a lone one-token prompt
+        input_ids, position_ids = input_ids.repeat(2, 1), position_ids.repeat(2, 1)
+        rows, q_real = [0, GHOST], [1, 0]
+    cache = RowCache(model.config, [len(p) + sampling.max_new_tokens for p in prompts])
+    lengths = [len(p) for p in prompts]
     outputs: list[list[int]] = [[] for _ in prompts]
     seen = [torch.tensor(p, dtype=torch.long) for p in prompts] if sampling.repetition_penalty != 1.0 else None
     step_ids, step_pos = input_ids, position_ids
     for step in range(sampling.max_new_tokens):
-        out = model(input_ids=step_ids, attention_mask=mask, position_ids=step_pos, past_key_values=cache,
-                    use_cache=True, logits_to_keep=1)
+        cache.plan([None if i == GHOST else i for i in rows], q_real)
+        out = model(input_ids=step_ids, position_ids=step_pos, past_key_values=cache, use_cache=True,
+                    logits_to_keep=1)
+        cache.advance()
         logits = out.logits[:, -1, :].float()  # [B, V]
-        next_ids, keep = [], []
+        if not bool(torch.isfinite(logits).all()):
+            raise DecodeError(f"non-finite logits at decode step {step} with {out.logits.dtype}: the model's activations "
+                              "overflow this dtype (float16 stops at 65504); set generate.transformers.dtype: bfloat16")
+        live, next_ids = [], []
         for row, index in enumerate(rows):
             if index == GHOST:
                 continue
@@ -152,20 +167,13 @@ def decode(
             if step + 1 == sampling.max_new_tokens:
                 yield RowResult(index, tuple(outputs[index]), "length")
                 continue
+            live.append(index)
             next_ids.append(token)
-            keep.append(row)
-        if not keep:
+        if not live:
             return
-        live = [rows[r] for r in keep]
-        if len(keep) == 1:  # keep a second (finished or ghost) row so no GEMM sees a single row
-            keep.append(next(r for r in range(len(rows)) if r != keep[0]))
-            next_ids.append(pad_id)
-            live.append(GHOST)
-        if len(keep) < len(rows) or keep != sorted(keep):  # drop finished rows from the batch and the KV cache
-            index_t = torch.tensor(keep, dtype=torch.long)
-            cache.batch_select_indices(index_t)
-            mask, step_pos = mask[index_t], step_pos[index_t]
-        rows = live
+        positions = [lengths[i] + step for i in live]  # the new token's position in its own row
+        if len(live) == 1:  # keep a second row so no GEMM sees a single row
+            live, next_ids, positions = live + [GHOST], next_ids + [pad_id], positions + [0]
+        rows, q_real = live, [0 if i == GHOST else 1 for i in live]
         step_ids = torch.tensor(next_ids, dtype=torch.long)[:, None]  # [B, 1]
-        step_pos = step_pos[:, -1:] + 1  # [B, 1]
-        mask = torch.cat([mask, torch.ones((len(rows), 1), dtype=mask.dtype)], dim=-1)
+        step_pos = torch.tensor(positions, dtype=torch.long)[:, None]  # [B, 1]

@@ -30,31 +30,57 @@ class TransformersConfig:
 
     model: str = "models/generator/smollm2-135m-instruct"  # HF directory or .gguf file
     adapter: str | None = None  # LoRA adapter directory (peft), merged at load
-    dtype: Literal["auto", "bfloat16", "float32"] = "auto"  # auto: bfloat16 where the CPU has native bf16
+    dtype: Literal["auto", "float16", "bfloat16", "float32"] = "auto"  # auto: see resolve_dtype
     batch_size: int = 16
     threads: int | None = None  # torch intra-op threads; null keeps torch's default
     max_context: int | None = None  # override config.max_position_embeddings
 
 
-def cpu_has_bf16() -> bool:
-    """True where bfloat16 matmuls are native (AVX512-BF16 or AMX on x86; any CUDA device)."""
-    import torch
-
-    if torch.cuda.is_available():
-        return True
+def cpu_flags() -> set[str]:
+    """The CPU feature flags of /proc/cpuinfo (empty where it cannot be read)."""
     try:
-        flags = Path("/proc/cpuinfo").read_text(encoding="utf-8")
+        text = Path("/proc/cpuinfo").read_text(encoding="utf-8")
     except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
+        return set()
+    return {flag for line in text.splitlines() if line.startswith("flags") for flag in line.split(":", 1)[1].split()}
+
+
+def auto_dtype_name(flags: set[str], has_cuda: bool = False) -> str:
+    """The fastest batch-invariant dtype for these CPU flags.
+
+    bfloat16 with AMX (tile matmuls) or on CUDA; float16 where AVX512-FP16 has native half FMAs
+    (measured on this project's CPU, no AMX: fp16 GEMMs ~1.75x bf16, and SmolLM2's fp16 logits
+    10x closer to float32 than bf16's); bfloat16 with AVX512-BF16 alone; float32 elsewhere (not
+    batch-invariant, see docs/generation.md). float16 overflows past 65504: the decode loop stops
+    with an error naming ``dtype: bfloat16`` if a model's activations get there.
+    """
+    if has_cuda or "amx_bf16" in flags:
+        return "bfloat16"
+    if "avx512_fp16" in flags:
+        return "float16"
+    if "avx512_bf16" in flags:
+        return "bfloat16"
+    return "float32"
 
 
 def resolve_dtype(name: str):
     import torch
 
     if name == "auto":
-        return torch.bfloat16 if cpu_has_bf16() else torch.float32
+        name = auto_dtype_name(cpu_flags(), torch.cuda.is_available())
     return getattr(torch, name)
+
+
+def backend_identity(weights: str, dtype) -> str:
+    """``<name>@<weights sha>[+lora@<sha>];<dtype>;decode-v<N>``: everything that decides the text.
+
+    The dtype changes the logits and :data:`~clinsynth.generation.sampling.DECODE_VERSION` names the
+    decode algorithm, so a different dtype or a decode change that alters text never reuses a
+    cached reply.
+    """
+    from clinsynth.generation.sampling import DECODE_VERSION
+
+    return f"{weights};{str(dtype).removeprefix('torch.')};decode-v{DECODE_VERSION}"
 
 
 class TransformersBackend:
@@ -77,9 +103,11 @@ class TransformersBackend:
         self.dtype = resolve_dtype(config.dtype)
         self.tokenizer = AutoTokenizer.from_pretrained(where, **load)
         model = AutoModelForCausalLM.from_pretrained(where, dtype=self.dtype, attn_implementation=register(), **load)
-        self._identity = str(ident)
+        weights = str(ident)
         if config.adapter:
             model = self._merge_adapter(model, Path(config.adapter))
+            weights += f"+lora@{weights_sha256(Path(config.adapter))[:16]}"
+        self._identity = backend_identity(weights, self.dtype)
         self.model = model.eval()
         if self.tokenizer.chat_template is None:
             raise ModelStoreError(f"{path}: the tokenizer has no chat template; use an instruct/chat model")
@@ -92,7 +120,6 @@ class TransformersBackend:
 
         if not adapter.is_dir():
             raise ModelStoreError(f"{adapter}: adapter directory not found (generate.transformers.adapter)")
-        self._identity += f"+lora@{weights_sha256(adapter)[:16]}"
         return PeftModel.from_pretrained(model, adapter).merge_and_unload()
 
     def _eos_ids(self) -> set[int]:

@@ -172,12 +172,14 @@ def main() -> None:
     parser.add_argument("--worker-prompts", help=argparse.SUPPRESS)
     parser.add_argument("--worker-cache", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    from clinsynth.generation.transformers_backend import prefer_sleeping_threads, resolve_dtype
+
+    prefer_sleeping_threads()  # before torch loads: (a), (b) and the workers all run with sleeping OpenMP threads
     if args.worker_prompts:
         return worker(args)
     import torch
 
     from clinsynth.generation.model_store import offline
-    from clinsynth.generation.transformers_backend import resolve_dtype
     from clinsynth.generation.types import SamplingParams
     from clinsynth.prompting import to_request
 
@@ -188,7 +190,8 @@ def main() -> None:
     sampling = SamplingParams(temperature=0.7, top_p=0.95, max_new_tokens=args.max_new_tokens)
     requests = [to_request(p, sampling) for p in prompts]
     print(f"# {len(requests)} requests x {args.max_new_tokens} new tokens, {args.threads} threads, {dtype}, "
-          f"cpus={os.cpu_count()}, load avg at start {os.getloadavg()}")
+          f"cpus={os.cpu_count()}, OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY')}, "
+          f"load avg at start {os.getloadavg()}")
     rows = {}
     if "naive" not in args.skip:
         rows["(a) naive model.generate loop"] = bench_naive(args.model, requests, dtype)

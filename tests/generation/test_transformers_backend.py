@@ -114,3 +114,23 @@ def test_gguf_conversion_and_smollm2_batch_invariance(tmp_path_factory: pytest.T
         alone = {r.id: next(iter(smol.generate([r]))).text for r in requests}
         assert batched == alone, dtype
         assert any(t.strip() for t in batched.values())
+
+
+@pytest.mark.parametrize(("preset", "torch_first", "expected"), [
+    (None, False, "PASSIVE"),  # the default: OpenMP threads sleep at barriers on a shared machine
+    ("ACTIVE", False, "ACTIVE"),  # the user's choice wins
+    (None, True, "unset"),  # too late once torch is loaded: leave the environment alone
+])
+def test_threads_sleep_unless_told_otherwise(preset: str | None, torch_first: bool, expected: str) -> None:
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    if preset:
+        env["OMP_WAIT_POLICY"] = preset
+    code = ("import os\n" + ("import torch\n" if torch_first else "")
+            + "from clinsynth.generation.transformers_backend import prefer_sleeping_threads\n"
+            + "prefer_sleeping_threads()\nprint(os.environ.get('OMP_WAIT_POLICY', 'unset'))")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == expected

@@ -1,14 +1,23 @@
-"""Stage train_fhir_relevance: a cross-encoder (MiniLM) on (question, resource, relevant?) train pairs."""
+"""Stage train_fhir_relevance: a cross-encoder (MiniLM) on (question, resource, relevant?) train pairs.
+
+``train_data`` picks the training questions: ``llm`` (generate@fhir_qa's LLM-written questions: positives =
+the cited resources, negatives = other resources of that patient), ``templated`` (fhir_qa_testset's
+train-split pairs) or ``both``. Evaluation is always on the templated test-split questions.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import os
+from collections import defaultdict
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
+from clinsynth.fhir.flatten import Resource  # noqa: E402
+from clinsynth.fhir.relevance import Pair, PairConfig, make_pairs  # noqa: E402
+from clinsynth.fhir.synthetic import TrainData, llm_questions  # noqa: E402
 from clinsynth.params import load_base, load_params  # noqa: E402
 from clinsynth.records import read_jsonl, write_json  # noqa: E402
 from clinsynth.training.cross_encoder import (CrossEncoderConfig, pretrained_factory, resolve_model_dir,  # noqa: E402
@@ -18,7 +27,11 @@ from clinsynth.training.cross_encoder import (CrossEncoderConfig, pretrained_fac
 @dataclasses.dataclass(frozen=True)
 class TrainFhirRelevanceConfig:
     model: str  # "pkg:<package>/<dir>" or a local Hugging Face folder
-    pairs: str  # fhir_qa_testset's pairs_train.jsonl
+    train_data: TrainData  # llm | templated | both
+    pairs: str  # fhir_qa_testset's pairs_train.jsonl (templated)
+    generations: str  # generate@fhir_qa's parsed LLM-written questions
+    resources: str  # fhir_ingest's flattened resources (negatives of the LLM-written questions)
+    llm_pairs: PairConfig  # pair sampling for the LLM-written questions
     out_dir: str
     train: CrossEncoderConfig
 
@@ -29,17 +42,31 @@ def main() -> None:
     base = load_base()
     cfg = load_params("train_fhir_relevance", TrainFhirRelevanceConfig)
     model_dir = resolve_model_dir(cfg.model)
-    examples = [(p["question"], p["text"], p["label"]) for p in read_jsonl(cfg.pairs)]
+    pairs = {"templated": [], "llm": []}
+    if cfg.train_data in ("templated", "both"):
+        pairs["templated"] = [Pair(**p) for p in read_jsonl(cfg.pairs)]
+    if cfg.train_data in ("llm", "both"):
+        patients: dict[str, list[Resource]] = defaultdict(list)
+        for row in read_jsonl(cfg.resources):
+            if row["split"] == "train":
+                patients[row["patient_id"]].append(Resource(**row))
+        pairs["llm"] = make_pairs(llm_questions(read_jsonl(cfg.generations)), patients, cfg.llm_pairs, base.seed)
+    examples = [(p.question, p.text, p.label) for p in pairs["llm"] + pairs["templated"]]
+    if not examples:
+        raise ValueError(f"train_fhir_relevance: train_data {cfg.train_data!r} gives no pair "
+                         f"({cfg.generations}: no parsed generation?)")
     tokenizer = AutoTokenizer.from_pretrained(str(model_dir), local_files_only=True)
     model, result = train_cross_encoder(pretrained_factory(model_dir), tokenizer, examples, cfg.train, base.seed)
+    counts = {k: {"pairs": len(v), "positive": sum(p.label for p in v), "questions": len({p.question_id for p in v})}
+              for k, v in pairs.items()}
     save_cross_encoder(model, tokenizer, cfg.out_dir, {"base_model": cfg.model, "max_length": cfg.train.max_length,
-                                                       "steps": result.steps, "train_pairs": len(examples)})
+                                                       "steps": result.steps, "train_pairs": len(examples),
+                                                       "train_data": cfg.train_data, "train_counts": counts})
     write_json(Path(base.paths.metrics) / "timing" / "train_fhir_relevance.json",
                {"train_seconds": round(result.seconds, 1), "train_cpu_seconds": round(result.cpu_seconds, 1),
                 "load_average_1min": round(os.getloadavg()[0], 1), "steps": result.steps, "threads": cfg.train.threads})
-    print(f"train_fhir_relevance: {len(examples)} pairs, {result.steps} steps in {result.seconds:.0f} s "
-          f"({result.cpu_seconds:.0f} s CPU), "
-          f"loss {result.loss_first:.3f} -> {result.loss_last:.3f}")
+    print(f"train_fhir_relevance: {cfg.train_data}: {counts}; {result.steps} steps in {result.seconds:.0f} s "
+          f"({result.cpu_seconds:.0f} s CPU), loss {result.loss_first:.3f} -> {result.loss_last:.3f}")
 
 
 if __name__ == "__main__":

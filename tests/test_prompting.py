@@ -153,3 +153,17 @@ def test_unknown_recipe_lists_known() -> None:
 def test_message_roles_from_blocks(prompts_dir: Path) -> None:
     write(prompts_dir, "demo.user.v1", "{% block user %}  Only {{ x }}  {% endblock %}")
     assert render_messages(load_template(prompts_dir, "demo.user.v1"), {"x": 1}) == (Message("user", "Only 1"),)
+
+
+def test_worked_example_blocks_become_a_past_exchange(tmp_path):
+    from clinsynth.prompting import TemplateError, load_template, render_messages
+
+    folder = tmp_path / "r"
+    folder.mkdir()
+    (folder / "ex.v1.j2").write_text("{% block system %}S{% endblock %}{% block example_user %}EU{% endblock %}"
+                                     "{% block example_assistant %}EA{% endblock %}{% block user %}U {{ x }}{% endblock %}")
+    messages = render_messages(load_template(tmp_path, "r.ex.v1"), {"x": 1})
+    assert [(m.role, m.content) for m in messages] == [("system", "S"), ("user", "EU"), ("assistant", "EA"), ("user", "U 1")]
+    (folder / "half.v1.j2").write_text("{% block example_user %}EU{% endblock %}{% block user %}U{% endblock %}")
+    with pytest.raises(TemplateError, match=r"block 'example_user' without its pair"):
+        load_template(tmp_path, "r.half.v1")

@@ -38,6 +38,7 @@ class Paths:
     notes: str = "data/interim/notes.jsonl"
     chunks: str = "data/interim/chunks.jsonl"
     kg_graph: str = "data/kg/graph.json"
+    fhir_resources: str = "data/interim/fhir/resources.jsonl"  # fhir_ingest's output; read by recipe fhir_qa
     brat: str = "data/interim/brat"  # a BRAT corpus with train/ dev/ test/ folders (brat_silver writes the demo's)
     prompts_dir: str = "prompts"
     prompts: str = "data/prompts"

@@ -6,7 +6,9 @@ A template defines its chat messages as Jinja blocks, rendered in this order and
     {% block system %}You are a clinical writer.{% endblock %}
     {% block user %}Rephrase this note:\n{{ text }}{% endblock %}
 
-``system`` is optional, ``user`` required. Variables are strict: an undefined one raises
+``system`` is optional, ``user`` required. An optional worked example, ``{% block example_user %}`` and
+``{% block example_assistant %}`` (both or neither), becomes a user/assistant exchange before the real user
+turn: small chat models follow a format shown as a past reply far better than one described in the message. Variables are strict: an undefined one raises
 :class:`TemplateError` naming the template and the variable.
 
 A Prompt's ``id`` depends only on the template *name* and the source ids, never on the template
@@ -29,7 +31,8 @@ import jinja2.meta
 from clinsynth.generation.types import Message, Request, SamplingParams, request_seed
 
 TEMPLATE_NAME = re.compile(r"^(?P<recipe>[a-z][a-z0-9_]*)\.(?P<name>[a-z][a-z0-9_]*)\.v(?P<version>[0-9]+)$")
-ROLES = ("system", "user")
+ROLES = ("system", "example_user", "example_assistant", "user")  # blocks, in message order
+MESSAGE_ROLE = {"system": "system", "example_user": "user", "example_assistant": "assistant", "user": "user"}
 _UNDEFINED = re.compile(r"'(?P<name>[^']+)' is undefined|has no attribute '(?P<attr>[^']+)'")
 
 
@@ -86,6 +89,10 @@ def load_template(prompts_dir: Path | str, name: str) -> Template:
     unknown = sorted(blocks - set(ROLES))
     if unknown:
         raise TemplateError(f"{name} ({path}): unknown block {unknown[0]!r}; expected blocks {list(ROLES)}")
+    example = blocks & {"example_user", "example_assistant"}
+    if len(example) == 1:
+        raise TemplateError(f"{name} ({path}): block {sorted(example)[0]!r} without its pair; a worked example "
+                            "needs both 'example_user' and 'example_assistant'")
     return Template(name, str(path), hashlib.sha256(source.encode("utf-8")).hexdigest()[:16], source)
 
 
@@ -102,7 +109,7 @@ def render_messages(template: Template, variables: Mapping[str, Any]) -> tuple[M
         for role in ROLES:
             if role in compiled.blocks:
                 text = "".join(compiled.blocks[role](compiled.new_context(dict(variables)))).strip()
-                messages.append(Message(role, text))
+                messages.append(Message(MESSAGE_ROLE[role], text))
     except jinja2.UndefinedError as exc:
         match = _UNDEFINED.search(str(exc))
         what = (match["name"] or match["attr"]) if match else str(exc)

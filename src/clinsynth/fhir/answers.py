@@ -18,7 +18,9 @@ from pathlib import Path
 from clinsynth.fhir.flatten import Resource
 from clinsynth.fhir.question_prompt import render_chat
 from clinsynth.fhir.templated import Question
-from clinsynth.generation.types import Backend, Completion, Request, SamplingParams, request_seed
+from clinsynth.generation.cache import GenerationCache
+from clinsynth.generation.engine import run_requests
+from clinsynth.generation.types import Backend, Completion, Message, Request, SamplingParams, request_seed
 
 Scorer = Callable[[list[str], list[str]], dict[str, float]]
 METRICS_DIR = Path(__file__).resolve().parents[1] / "evaluation"
@@ -45,6 +47,11 @@ def context_resources(ids: Sequence[str], by_id: Mapping[str, Resource], max_res
     return sorted(found, key=lambda r: (r.date, r.id), reverse=True)[:max_resources]
 
 
+def answer_messages(question: str, shown: Sequence[Resource], template: Path | str) -> tuple[Message, ...]:
+    """The chat the answer model sees (also what the LoRA answer pairs are rendered with)."""
+    return render_chat(template, question=question, resources=[{"text": r.text} for r in shown])
+
+
 def answer_requests(questions: Sequence[Question], by_id: Mapping[str, Resource], template: Path | str,
                     sampling: SamplingParams, base_seed: int, max_resources: int = 20,
                     predicted: Mapping[str, Sequence[str]] | None = None) -> list[Request]:
@@ -53,8 +60,7 @@ def answer_requests(questions: Sequence[Question], by_id: Mapping[str, Resource]
     requests = []
     for q in questions:
         ids = q.resource_ids if predicted is None else predicted.get(q.id, [])
-        shown = context_resources(ids, by_id, max_resources)
-        messages = render_chat(template, question=q.question, resources=[{"text": r.text} for r in shown])
+        messages = answer_messages(q.question, context_resources(ids, by_id, max_resources), template)
         request_id = f"{q.id}:answer:{mode}"
         requests.append(Request(request_id, messages, request_seed(base_seed, request_id), sampling))
     return requests
@@ -71,12 +77,17 @@ def score_answers(predictions: list[str], references: list[str]) -> dict[str, fl
 
 
 def evaluate_answers(questions: Sequence[Question], requests: Sequence[Request], backend: Backend,
-                     scorer: Scorer = score_answers) -> AnswerEvaluation:
-    """Generate an answer for each request (paired with ``questions`` by position) and score them."""
+                     scorer: Scorer = score_answers, cache: GenerationCache | None = None) -> AnswerEvaluation:
+    """Generate an answer for each request (paired with ``questions`` by position) and score them.
+
+    With a ``cache`` the requests go through the engine's cache discipline (:func:`run_requests`): a
+    rerun generates nothing, a killed run resumes.
+    """
     if len(questions) != len(requests):
         raise ValueError(f"evaluate_answers: {len(questions)} questions but {len(requests)} requests")
     replies = {}
-    for item in backend.generate(requests):
+    items = backend.generate(requests) if cache is None else (o.result for o in run_requests(requests, backend, cache))
+    for item in items:
         replies[item.request_id] = item
     rows = []
     for q, req in zip(questions, requests):

@@ -120,3 +120,25 @@ def relevance_report(test: Sequence[Pair], test_scores: Sequence[float], dev: Se
         by_template[name] = {k: prf([labels[i] for i in idx], [v[i] for i in idx])["f1"] for k, v in predicted.items()}
     report = {k: {**prf(labels, v), "threshold": round(thresholds[k], 4)} for k, v in predicted.items()}
     return {**report, "f1_by_template": by_template}
+
+
+def shortlist(question: str, resources: Sequence[Resource], n: int) -> list[Resource]:
+    """The ``n`` resources with the highest lexical overlap with ``question`` (ties: by id): the candidates a
+    cross-encoder scores end to end, since scoring a whole record (~2,000 resources) per question is too slow."""
+    return sorted(resources, key=lambda r: (-overlap_score(question, r.text), r.id))[:n]
+
+
+def select_predicted(scored: Sequence[tuple[str, float]], threshold: float, top_k: int) -> list[str]:
+    """Ids with P(relevant) >= ``threshold``, most probable first, at most ``top_k``."""
+    kept = sorted((x for x in scored if x[1] >= threshold), key=lambda x: (-x[1], x[0]))
+    return [i for i, _ in kept[:top_k]]
+
+
+def set_prf(gold: dict[str, Sequence[str]], predicted: dict[str, Sequence[str]]) -> dict[str, float | int]:
+    """Micro P/R/F1 of predicted resource sets against gold sets, over the questions of ``gold``."""
+    tp = sum(len(set(gold[q]) & set(predicted.get(q, []))) for q in gold)
+    fp = sum(len(set(predicted.get(q, [])) - set(gold[q])) for q in gold)
+    fn = sum(len(set(gold[q]) - set(predicted.get(q, []))) for q in gold)
+    labels = [1] * (tp + fn) + [0] * fp
+    preds = [1] * tp + [0] * fn + [1] * fp
+    return prf(labels, preds)

@@ -27,7 +27,7 @@ from typing import Any, Protocol, TypeVar
 from clinsynth.generation.types import Rejection
 from clinsynth.params import DEFAULT_PARAMS_FILE, ConfigError, Paths, from_mapping, load_base, read_params
 
-RECIPES = ("rephrase", "kg_notes", "brat_augment", "retrieval_queries")  # add a name here when its module exists
+RECIPES = ("rephrase", "kg_notes", "brat_augment", "retrieval_queries", "fhir_qa")  # add a name here when its module exists
 
 T = TypeVar("T")
 

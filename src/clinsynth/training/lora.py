@@ -154,3 +154,36 @@ def save_adapter(model: torch.nn.Module, out_dir: Path | str, meta: Mapping[str,
     out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out)
     (out / "training.json").write_text(json.dumps(dict(meta), sort_keys=True, indent=2) + "\n", encoding="utf-8")
+
+
+def qlora_unavailable() -> list[str]:
+    """Why QLoRA cannot run here ([] when it can): bitsandbytes not installed, no CUDA device."""
+    import importlib.util
+
+    problems = []
+    if importlib.util.find_spec("bitsandbytes") is None:
+        problems.append("bitsandbytes is not installed")
+    if not torch.cuda.is_available():
+        problems.append("no CUDA device")
+    return problems
+
+
+def qlora_factory(model_dir: Path | str) -> Callable[[], torch.nn.Module]:
+    """QLoRA's base: the causal LM quantized to 4-bit NF4 by bitsandbytes (bf16 compute), prepared for k-bit
+    training. Raises :class:`LoraTrainingError` at once (not at the first step) when bitsandbytes or CUDA is missing."""
+    problems = qlora_unavailable()
+    if problems:
+        raise LoraTrainingError(f"qlora: true needs bitsandbytes and a CUDA device; here: {', '.join(problems)}. "
+                                "Set qlora: false (plain LoRA, float32 weights, optional bf16 autocast) or install "
+                                "bitsandbytes on a CUDA machine")
+
+    def factory() -> torch.nn.Module:
+        from peft import prepare_model_for_kbit_training
+        from transformers import AutoModelForCausalLM, BitsAndBytesConfig
+
+        quant = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+                                   bnb_4bit_compute_dtype=torch.bfloat16)
+        model = AutoModelForCausalLM.from_pretrained(str(model_dir), quantization_config=quant, device_map={"": 0},
+                                                     local_files_only=True)
+        return prepare_model_for_kbit_training(model)
+    return factory

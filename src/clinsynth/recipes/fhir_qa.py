@@ -1,0 +1,173 @@
+"""Recipe ``fhir_qa``: the LLM writes a question about one of a few of a train patient's FHIR resources and
+answers it; the pairs train the relevance classifier and the LoRA answer model (docs/fhir_qa.md).
+
+Sources are the flattened resources of ``base.paths.fhir_resources`` (stage ``fhir_ingest``); only
+``split`` (train) patients are prompted, so dev/test records never reach the generator. Each prompt shows
+a seeded subset of one patient's resources as ``R1..Rn`` (type-balanced: each draw picks a type, then a
+resource of it; shown oldest first) and names a seeded ``target`` entry the question must be about.
+
+Why a target: asked to pick the answering entries itself (``Question/Entry/Answer`` lines, or JSON), the
+135M default generator wrote a bare question and stopped in 36 of 36 demo replies (no entry, no answer).
+So the sampler picks the entry, the LLM writes the question and the answer, and the parser checks that the
+answer is grounded in the cited entries. Reply format asked for::
+
+    Question: What was the patient's last body weight?
+    Answer: 78 kg on 2021-06-10.
+
+Cited resources = the target + every ``R<n>`` the reply names (in an ``Entry:`` line or in the text).
+Tolerated: bullets, ``**bold**`` labels, ``Q:``/``A:``, no labels at all (the question is the text up to the
+first '?', the answer what follows it). Rejected with a counted reason (:data:`REJECTION_REASONS`):
+``empty``, ``refusal``, ``no_question`` (no '?'), ``missing_answer``, ``unknown_resource_id`` (an ``R<n>``
+not in the prompt), ``answer_not_grounded`` (the answer shares no content word or number with the cited
+entries). Parsed fields: ``patient_id``, ``question``, ``answer``, ``refs``, ``resource_ids`` (FHIR ids).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+import re
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import Any
+
+from clinsynth.generation.types import Rejection
+from clinsynth.params import Paths
+from clinsynth.records import read_jsonl
+
+NAME = "fhir_qa"
+REJECTION_REASONS = ("empty", "refusal", "no_question", "missing_answer", "unknown_resource_id",
+                     "answer_not_grounded")
+REFUSAL = re.compile(r"^\s*(i\s*(?:'m| am)\s+(?:sorry|unable|not able)|i\s+can(?:no|')t\b|i\s+cannot\b|as an ai\b|"
+                     r"sorry,? (?:but )?i\b|i\s+won't\b)", re.IGNORECASE)
+LABEL = re.compile(r"^[\s>*#\-•]*\**\s*(?P<label>question|q|answers?|a|entry|entries|ref|resource)\s*\**\s*[:=]\s*\**\s*",
+                   re.IGNORECASE | re.MULTILINE)
+ANSWER_LABEL = re.compile(r"^[\s*]*(?:answers?|a)\s*\**\s*[:=]\s*\**\s*", re.IGNORECASE)
+REF = re.compile(r"\bR(\d{1,3})\b")
+WORD = re.compile(r"[a-z0-9]+(?:\.[0-9]+)?")
+STOPWORDS = frozenset("a an and any are as at be been by did do does for from had has have in is it its of on or "
+                      "the their there this to was were what when which who with patient patients answer entry".split())
+
+
+@dataclasses.dataclass(frozen=True)
+class SampleConfig:
+    """``params.yaml: sample.fhir_qa``."""
+
+    templates: list[str]  # e.g. fhir_qa.write.v1
+    per_patient: int  # prompts per patient
+    max_prompts: int  # seeded sample of all patients' prompts; 0 = all
+    min_resources: int = 3  # entries shown per prompt: k ~ U[min, max]
+    max_resources: int = 5
+    split: str = "train"
+    types: list[str] = dataclasses.field(default_factory=lambda: [
+        "Condition", "MedicationRequest", "Observation", "Procedure", "Immunization"])
+
+
+def read_sources(paths: Paths) -> list[dict[str, Any]]:
+    return list(read_jsonl(paths.fhir_resources))
+
+
+def sample_resources(resources: Sequence[dict[str, Any]], k: int, types: Sequence[str],
+                     rng: random.Random) -> list[dict[str, Any]]:
+    """Up to ``k`` distinct resources: each draw picks a type present (uniformly), then one of its resources."""
+    by_type: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for r in sorted(resources, key=lambda r: r["id"]):
+        if r["type"] in types:
+            by_type[r["type"]].append(r)
+    chosen: dict[str, dict[str, Any]] = {}
+    while len(chosen) < k and by_type:
+        kind = rng.choice(sorted(by_type))
+        pick = by_type[kind].pop(rng.randrange(len(by_type[kind])))
+        chosen[pick["id"]] = pick
+        if not by_type[kind]:
+            del by_type[kind]
+    return sorted(chosen.values(), key=lambda r: (r["date"], r["id"]))
+
+
+def select_sources(records: Sequence[dict[str, Any]], cfg: SampleConfig, seed: int) -> list[dict[str, Any]]:
+    """Seeds ``{id: "<patient>:q<n>", patient_id, resources: [{ref, id, text}]}`` for ``cfg.split`` patients.
+
+    Seeded per patient (adding a patient changes no other patient's seeds); ``max_prompts`` then keeps a
+    seeded sample, sorted by id.
+    """
+    if not 1 <= cfg.min_resources <= cfg.max_resources:
+        raise ValueError(f"sample.fhir_qa: need 1 <= min_resources ({cfg.min_resources}) <= max_resources "
+                         f"({cfg.max_resources})")
+    patients: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for r in records:
+        if r["split"] == cfg.split:
+            patients[r["patient_id"]].append(r)
+    seeds = []
+    for patient_id in sorted(patients):
+        rng = random.Random(f"{seed}:{patient_id}:fhir_qa")
+        for n in range(cfg.per_patient):
+            chosen = sample_resources(patients[patient_id], rng.randint(cfg.min_resources, cfg.max_resources),
+                                      cfg.types, rng)
+            if chosen:
+                target = f"R{rng.randrange(len(chosen)) + 1}"
+                seeds.append({"id": f"{patient_id}:q{n}", "patient_id": patient_id, "target": target,
+                              "resources": [{"ref": f"R{i}", "id": r["id"], "text": r["text"]}
+                                            for i, r in enumerate(chosen, start=1)]})
+    if cfg.max_prompts and len(seeds) > cfg.max_prompts:
+        seeds = sorted(random.Random(seed).sample(seeds, cfg.max_prompts), key=lambda s: s["id"])
+    return seeds
+
+
+def build_vars(record: dict[str, Any]) -> dict[str, Any]:
+    return {"patient_id": record["patient_id"], "resources": record["resources"], "target": record["target"]}
+
+
+def source_ids(record: dict[str, Any]) -> Sequence[str]:
+    return (record["id"], *(r["id"] for r in record["resources"]))
+
+
+def _content_words(text: str) -> set[str]:
+    return {w for w in WORD.findall(text.lower()) if w not in STOPWORDS and (len(w) > 2 or w.isdigit())}
+
+
+def _split_reply(text: str) -> tuple[str, str]:
+    """(question, answer): label lines when present, else the text up to the first '?' and what follows."""
+    body = text
+    labelled: dict[str, str] = {}
+    marks = list(LABEL.finditer(body))
+    for i, m in enumerate(marks):
+        kind = m["label"].lower()[0]  # q / a / e / r
+        end = marks[i + 1].start() if i + 1 < len(marks) else len(body)
+        labelled.setdefault("q" if kind == "q" else "a" if kind == "a" else "e", body[m.end():end].strip())
+    if "q" in labelled:
+        question, answer = labelled["q"], labelled.get("a", "")
+        if "?" in question and not answer:  # "Question: X? Y" on one line
+            question, _, answer = question.partition("?")
+            question += "?"
+        return question.split("\n")[0].strip(), ANSWER_LABEL.sub("", answer.strip())
+    head, mark, tail = body.partition("?")
+    if not mark:
+        return body.strip(), ""
+    return head.strip() + "?", ANSWER_LABEL.sub("", tail.strip())
+
+
+def parse_completion(text: str, prompt: dict[str, Any]) -> dict[str, Any] | Rejection:
+    """``{patient_id, question, answer, refs, resource_ids}`` or a Rejection (see the module docstring)."""
+    pid = prompt["id"]
+    cleaned = text.strip()
+    if not cleaned:
+        return Rejection(pid, "empty", "the reply is empty or whitespace")
+    if REFUSAL.match(cleaned):
+        return Rejection(pid, "refusal", f"reply starts like a refusal: {cleaned[:80]!r}")
+    question, answer = _split_reply(cleaned)
+    if "?" not in question:
+        return Rejection(pid, "no_question", f"no '?' in {cleaned[:100]!r}")
+    answer = answer.split("\n\n")[0].strip().strip("*\"'` ").strip()
+    if not answer:
+        return Rejection(pid, "missing_answer", f"a question without an answer: {cleaned[:100]!r}")
+    shown = {r["ref"]: r for r in prompt["vars"]["resources"]}
+    named = list(dict.fromkeys(f"R{int(n)}" for n in REF.findall(cleaned)))
+    unknown = [r for r in named if r not in shown]
+    if unknown:
+        return Rejection(pid, "unknown_resource_id", f"cites {unknown[:3]} not among the prompt's {sorted(shown)}")
+    refs = list(dict.fromkeys([prompt["vars"]["target"], *named]))
+    cited = set().union(*(_content_words(shown[r]["text"]) for r in refs))
+    if not _content_words(answer) & cited:
+        return Rejection(pid, "answer_not_grounded", f"answer {answer[:80]!r} shares no word with {refs}")
+    return {"patient_id": prompt["vars"]["patient_id"], "question": question.split("?")[0].strip() + "?",
+            "answer": answer[:400], "refs": refs, "resource_ids": [shown[r]["id"] for r in refs]}

@@ -1,0 +1,94 @@
+"""Recipe fhir_qa: the seeded sampler, the prompt, and the reply parser's rejections."""
+
+import dataclasses
+
+import pytest
+
+from clinsynth.generation.types import Rejection
+from clinsynth.prompting import build_prompts, load_template
+from clinsynth.recipes import fhir_qa, load_recipe
+
+from .conftest import ROOT
+
+CFG = fhir_qa.SampleConfig(templates=["fhir_qa.write.v1"], per_patient=3, max_prompts=0, min_resources=2,
+                           max_resources=4, split="test")
+PROMPT = {"id": "fhir_qa.write.v1:abc", "vars": {"patient_id": "p1", "target": "R2", "resources": [
+    {"ref": "R1", "id": "c1", "text": "Condition | Acute bronchitis (SNOMED 10509002) | onset 2019-02-01 | resolved"},
+    {"ref": "R2", "id": "o2", "text": "Observation | Body Weight (LOINC 29463-7) | 2021-06-10 | 78 kg | final"},
+]}}
+
+
+def _records(resources):
+    return [dataclasses.asdict(r) for r in resources]
+
+
+def test_recipe_is_registered():
+    assert load_recipe("fhir_qa") is fhir_qa
+
+
+def test_sampler_is_seeded_type_filtered_and_split_only(resources):
+    records = _records(resources)
+    seeds = fhir_qa.select_sources(records, CFG, seed=13)
+    assert seeds == fhir_qa.select_sources(list(reversed(records)), CFG, seed=13)  # input order does not matter
+    assert seeds != fhir_qa.select_sources(records, CFG, seed=14)
+    assert [s["id"] for s in seeds] == ["p1:q0", "p1:q1", "p1:q2"]
+    by_id = {r["id"]: r for r in records}
+    for s in seeds:
+        assert 2 <= len(s["resources"]) <= 4
+        assert [r["ref"] for r in s["resources"]] == [f"R{i}" for i in range(1, len(s["resources"]) + 1)]
+        assert s["target"] in {r["ref"] for r in s["resources"]}
+        assert all(by_id[r["id"]]["type"] in CFG.types for r in s["resources"])
+        dates = [by_id[r["id"]]["date"] for r in s["resources"]]
+        assert dates == sorted(dates)
+    assert fhir_qa.select_sources(records, dataclasses.replace(CFG, split="train"), 13) == []
+    assert len(fhir_qa.select_sources(records, dataclasses.replace(CFG, max_prompts=2), 13)) == 2
+
+
+def test_sampler_rejects_bad_bounds(resources):
+    with pytest.raises(ValueError, match=r"min_resources \(5\) <= max_resources \(2\)"):
+        fhir_qa.select_sources(_records(resources), dataclasses.replace(CFG, min_resources=5, max_resources=2), 13)
+
+
+def test_prompt_shows_entries_and_target(resources):
+    template = load_template(ROOT / "prompts", "fhir_qa.write.v1")
+    seeds = fhir_qa.select_sources(_records(resources), CFG, 13)
+    prompts = build_prompts("fhir_qa", [template], seeds, fhir_qa.build_vars, fhir_qa.source_ids, 13)
+    roles = [m.role for m in prompts[0].messages]
+    assert roles == ["system", "user", "assistant", "user"]  # a worked example, then the real record
+    example, reply, user = (m.content for m in prompts[0].messages[1:])
+    assert fhir_qa.parse_completion(reply, {**PROMPT, "vars": {**PROMPT["vars"], "target": "R2"}})["answer"] == \
+        "78 kg, measured on 2021-06-10."  # the example reply parses against the example record (same as PROMPT's)
+    seed = next(s for s in seeds if prompts[0].source_ids[0] == s["id"])
+    assert f"{seed['resources'][0]['ref']}: {seed['resources'][0]['text']}\n" in user
+    assert user.endswith(f"Write a question about entry {seed['target']}, then answer it using only {seed['target']}.")
+
+
+@pytest.mark.parametrize("reply, question, answer, ids", [
+    ("Question: What was the body weight?\nAnswer: 78 kg.", "What was the body weight?", "78 kg.", ["o2"]),
+    ("**Question:** What was the body weight?\n**Answer:** 78 kg", "What was the body weight?", "78 kg", ["o2"]),
+    ("What was the weight in 2021? It was 78 kg on 2021-06-10.", "What was the weight in 2021?",
+     "It was 78 kg on 2021-06-10.", ["o2"]),
+    ("Q: What weight? A: 78 kg", "What weight?", "78 kg", ["o2"]),
+    ("Question: What weight?\nAnswers: 78 kg", "What weight?", "78 kg", ["o2"]),
+    ("Question: Was bronchitis (R1) before the weight?\nAnswer: Yes, bronchitis in 2019.",
+     "Was bronchitis (R1) before the weight?", "Yes, bronchitis in 2019.", ["o2", "c1"]),
+])
+def test_parser_accepts(reply, question, answer, ids):
+    parsed = fhir_qa.parse_completion(reply, PROMPT)
+    assert parsed == {"patient_id": "p1", "question": question, "answer": answer,
+                      "refs": ["R2", "R1"][:len(ids)], "resource_ids": ids}
+
+
+@pytest.mark.parametrize("reply, reason, detail", [
+    ("   ", "empty", "empty or whitespace"),
+    ("I'm sorry, I cannot do that.", "refusal", "refusal"),
+    ("The patient weighs 78 kg.", "no_question", "no '?'"),
+    ("What is the treatment for Influenza?", "missing_answer", "without an answer"),
+    ("Question: What about R7?\nAnswer: 78 kg", "unknown_resource_id", "cites ['R7'] not among the prompt's ['R1', 'R2']"),
+    ("Question: What is the weight?\nAnswer: nothing is known", "answer_not_grounded", "shares no word with ['R2']"),
+])
+def test_parser_rejects(reply, reason, detail):
+    parsed = fhir_qa.parse_completion(reply, PROMPT)
+    assert isinstance(parsed, Rejection)
+    assert (parsed.prompt_id, parsed.reason) == (PROMPT["id"], reason) and reason in fhir_qa.REJECTION_REASONS
+    assert detail in parsed.detail

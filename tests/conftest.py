@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
+
+# Before any test imports torch: OpenMP threads sleep at barriers instead of spinning, as the
+# generation backend arranges (transformers_backend.prefer_sleeping_threads); on the shared 2-core
+# machine spinning threads made the slow SmolLM2 tests ~10x slower.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 CHAT_TEMPLATE = (
     "{% for message in messages %}<|im_start|>{{ message['role'] }}\n{{ message['content'] }}<|im_end|>\n"

@@ -33,13 +33,12 @@ from typing import Any
 
 from clinsynth.generation.types import Rejection
 from clinsynth.params import Paths
+from clinsynth.recipes.replies import screen_reply
 from clinsynth.records import read_jsonl
 
 NAME = "fhir_qa"
 REJECTION_REASONS = ("empty", "refusal", "no_question", "missing_answer", "unknown_resource_id",
                      "answer_not_grounded")
-REFUSAL = re.compile(r"^\s*(i\s*(?:'m| am)\s+(?:sorry|unable|not able)|i\s+can(?:no|')t\b|i\s+cannot\b|as an ai\b|"
-                     r"sorry,? (?:but )?i\b|i\s+won't\b)", re.IGNORECASE)
 LABEL = re.compile(r"^[\s>*#\-•]*\**\s*(?P<label>question|q|answers?|a|entry|entries|ref|resource)\s*\**\s*[:=]\s*\**\s*",
                    re.IGNORECASE | re.MULTILINE)
 ANSWER_LABEL = re.compile(r"^[\s*]*(?:answers?|a)\s*\**\s*[:=]\s*\**\s*", re.IGNORECASE)
@@ -149,11 +148,9 @@ def _split_reply(text: str) -> tuple[str, str]:
 def parse_completion(text: str, prompt: dict[str, Any]) -> dict[str, Any] | Rejection:
     """``{patient_id, question, answer, refs, resource_ids}`` or a Rejection (see the module docstring)."""
     pid = prompt["id"]
-    cleaned = text.strip()
-    if not cleaned:
-        return Rejection(pid, "empty", "the reply is empty or whitespace")
-    if REFUSAL.match(cleaned):
-        return Rejection(pid, "refusal", f"reply starts like a refusal: {cleaned[:80]!r}")
+    cleaned = screen_reply(text, pid)
+    if isinstance(cleaned, Rejection):
+        return cleaned
     question, answer = _split_reply(cleaned)
     if "?" not in question:
         return Rejection(pid, "no_question", f"no '?' in {cleaned[:100]!r}")

@@ -58,6 +58,7 @@ from clinsynth.generation.types import Rejection
 from clinsynth.kg import KnowledgeGraph
 from clinsynth.params import Paths
 from clinsynth.quality.checks import CheckOutcome, register_check
+from clinsynth.recipes.replies import screen_reply
 from clinsynth.records import read_jsonl
 
 ICD10CM = "ICD10CM:"
@@ -262,8 +263,6 @@ def symptom_usage(text: str, symptoms: Sequence[Mapping[str, Any]]) -> float | N
 
 # ---- the recipe --------------------------------------------------------------------------------------
 NAME = "kg_notes"
-REFUSAL = re.compile(r"^\s*(i\s*(?:'m| am)\s+(?:sorry|unable|not able)|i\s+can(?:no|')t\b|as an ai\b|"
-                     r"sorry,? (?:but )?i\b)", re.IGNORECASE)
 _DISPLAY_TAG = re.compile(r"\s*\((?:disorder|finding|situation|procedure|morphologic abnormality)\)\s*$")
 
 
@@ -387,11 +386,9 @@ def source_ids(record: Mapping[str, Any]) -> Sequence[str]:
 def parse_completion(text: str, prompt: Mapping[str, Any]) -> dict[str, Any] | Rejection:
     """The note text, stripped; ``empty`` and ``refusal`` replies are rejected (fidelity and copying of the
     example are measured later, on every kept reply)."""
-    cleaned = text.strip()
-    if not cleaned:
-        return Rejection(prompt["id"], "empty", "the reply is empty or whitespace")
-    if REFUSAL.match(cleaned):
-        return Rejection(prompt["id"], "refusal", f"reply starts like a refusal: {cleaned[:80]!r}")
+    cleaned = screen_reply(text, prompt["id"])
+    if isinstance(cleaned, Rejection):
+        return cleaned
     return {"text": cleaned}
 
 

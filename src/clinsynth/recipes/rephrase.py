@@ -13,20 +13,15 @@ is in each prompt's ``vars.text``).
 from __future__ import annotations
 
 import dataclasses
-import re
 from typing import Any
 
 from clinsynth.generation.types import Rejection
 from clinsynth.recipes.chunk_sampling import build_vars, read_sources, select_sources, source_ids
+from clinsynth.recipes.replies import screen_reply
 
 __all__ = ["NAME", "SampleConfig", "build_vars", "parse_completion", "read_sources", "select_sources",
            "source_ids"]
 NAME = "rephrase"
-REFUSAL = re.compile(
-    r"^\s*(i\s*(?:'m| am)\s+(?:sorry|unable|not able)|i\s+can(?:no|')t\b|i\s+cannot\b|as an ai\b|"
-    r"sorry,? (?:but )?i\b|i\s+won't\b)",
-    re.IGNORECASE,
-)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -42,9 +37,7 @@ class SampleConfig:
 
 def parse_completion(text: str, prompt: dict[str, Any]) -> dict[str, Any] | Rejection:
     """The rephrased text, stripped; ``empty`` and ``refusal`` replies are rejected."""
-    cleaned = text.strip()
-    if not cleaned:
-        return Rejection(prompt["id"], "empty", "the reply is empty or whitespace")
-    if REFUSAL.match(cleaned):
-        return Rejection(prompt["id"], "refusal", f"reply starts like a refusal: {cleaned[:80]!r}")
+    cleaned = screen_reply(text, prompt["id"])
+    if isinstance(cleaned, Rejection):
+        return cleaned
     return {"text": cleaned}

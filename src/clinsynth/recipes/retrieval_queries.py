@@ -22,6 +22,7 @@ from typing import Any
 
 from clinsynth.generation.types import Rejection
 from clinsynth.recipes.chunk_sampling import build_vars, read_sources, select_sources, source_ids
+from clinsynth.recipes.replies import screen_reply
 
 __all__ = ["NAME", "SampleConfig", "build_vars", "parse_completion", "read_sources", "select_sources",
            "source_ids"]
@@ -29,8 +30,6 @@ NAME = "retrieval_queries"
 MAX_ENTITIES = 20  # per reply; more is rambling
 MAX_WORDS = 8
 MAX_CHARS = 80
-REFUSAL = re.compile(r"^\s*(i\s*(?:'m| am)\s+(?:sorry|unable|not able)|i\s+can(?:no|')t\b|i\s+cannot\b|as an ai\b|"
-                     r"sorry,? (?:but )?i\b|i\s+won't\b)", re.IGNORECASE)
 BULLET = re.compile(r"^\s*(?:[-*•·]+|\(?\d{1,2}[.)]|[a-z][.)](?=\s))\s*")
 CATEGORY = re.compile(r"^\s*(?:the\s+)?(?:diseases?|conditions?|diagnos[ie]s|disorders?|problems?|procedures?|"
                       r"drugs?|medications?|medicines?|treatments?|entities|terms|symptoms?|findings?)"
@@ -53,11 +52,9 @@ class SampleConfig:
 def parse_completion(text: str, prompt: dict[str, Any]) -> dict[str, Any] | Rejection:
     """``{"entities": [term, ...], "dropped_lines": n}`` or a Rejection (see the module docstring)."""
     pid = prompt["id"]
-    cleaned = text.strip()
-    if not cleaned:
-        return Rejection(pid, "empty", "the reply is empty or whitespace")
-    if REFUSAL.match(cleaned):
-        return Rejection(pid, "refusal", f"reply starts like a refusal: {cleaned[:80]!r}")
+    cleaned = screen_reply(text, pid)
+    if isinstance(cleaned, Rejection):
+        return cleaned
     fenced = FENCE.match(cleaned)
     if fenced:
         cleaned = fenced["body"].strip()

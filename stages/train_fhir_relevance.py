@@ -9,15 +9,13 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections import defaultdict
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
-from clinsynth.fhir.flatten import Resource  # noqa: E402
-from clinsynth.fhir.relevance import Pair, PairConfig, make_pairs  # noqa: E402
-from clinsynth.fhir.synthetic import TrainData, llm_questions  # noqa: E402
+from clinsynth.fhir.relevance import PairConfig  # noqa: E402
+from clinsynth.fhir.synthetic import TrainData, relevance_training_pairs  # noqa: E402
 from clinsynth.params import load_base, load_params  # noqa: E402
 from clinsynth.records import read_jsonl, write_json  # noqa: E402
 from clinsynth.training.cross_encoder import (CrossEncoderConfig, pretrained_factory, resolve_model_dir,  # noqa: E402
@@ -42,15 +40,8 @@ def main() -> None:
     base = load_base()
     cfg = load_params("train_fhir_relevance", TrainFhirRelevanceConfig)
     model_dir = resolve_model_dir(cfg.model)
-    pairs = {"templated": [], "llm": []}
-    if cfg.train_data in ("templated", "both"):
-        pairs["templated"] = [Pair(**p) for p in read_jsonl(cfg.pairs)]
-    if cfg.train_data in ("llm", "both"):
-        patients: dict[str, list[Resource]] = defaultdict(list)
-        for row in read_jsonl(cfg.resources):
-            if row["split"] == "train":
-                patients[row["patient_id"]].append(Resource(**row))
-        pairs["llm"] = make_pairs(llm_questions(read_jsonl(cfg.generations)), patients, cfg.llm_pairs, base.seed)
+    pairs = relevance_training_pairs(cfg.train_data, read_jsonl(cfg.pairs), read_jsonl(cfg.generations),
+                                     read_jsonl(cfg.resources), cfg.llm_pairs, base.seed)
     examples = [(p.question, p.text, p.label) for p in pairs["llm"] + pairs["templated"]]
     if not examples:
         raise ValueError(f"train_fhir_relevance: train_data {cfg.train_data!r} gives no pair "

@@ -3,6 +3,7 @@
 Modules: ``bundle`` (read + validate R4 bundles), ``flatten`` (one compact text line per resource),
 ``ingest`` (bundles folder -> resources with patient splits + report),
 ``templated`` (questions with answers computed from the record), ``relevance`` (pairs, lexical
-baseline, P/R/F1), ``question_prompt`` (LLM question writer: prompt + reply parser), ``answers``
+baseline, P/R/F1), ``relevance_lm`` (relevance as yes/no generation, P(yes) from a causal LM: the sequential
+training mode), ``synthetic`` (training pairs from LLM-written and templated questions), ``answers``
 (answer generation through any engine Backend, scored with METEOR and ROUGE-L).
 """

@@ -14,9 +14,9 @@ import dataclasses
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from clinsynth.fhir.flatten import Resource
-from clinsynth.fhir.question_prompt import render_chat
 from clinsynth.fhir.templated import Question
 from clinsynth.generation.cache import GenerationCache
 from clinsynth.generation.engine import run_requests
@@ -39,6 +39,19 @@ class AnswerRow:
 class AnswerEvaluation:
     metrics: dict[str, float | int | dict[str, int]]
     rows: list[AnswerRow]
+
+
+def render_chat(template: Path | str, **variables: Any) -> tuple[Message, ...]:
+    """Render a ``.j2`` whose ``{% set system %}`` block is the system message and whose body is the user message."""
+    import jinja2
+
+    path = Path(template)
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(path.parent)), undefined=jinja2.StrictUndefined,
+                             keep_trailing_newline=False)
+    module = env.get_template(path.name).make_module(variables)
+    system = str(getattr(module, "system", "")).strip()
+    user = str(module).strip()
+    return ((Message("system", system),) if system else ()) + (Message("user", user),)
 
 
 def context_resources(ids: Sequence[str], by_id: Mapping[str, Resource], max_resources: int) -> list[Resource]:

@@ -5,19 +5,24 @@
 reply cited, answer = the LLM's answer), so the pair builder of the relevance task
 (:func:`clinsynth.fhir.relevance.make_pairs`: positives = cited resources, negatives = other resources of
 that patient) and the answer pairs of the LoRA model treat both sources alike. ``training_questions``
-applies the ``train_data`` switch (``llm`` | ``templated`` | ``both``). The test set is never built here:
+applies the ``train_data`` switch (``llm`` | ``templated`` | ``both``); ``relevance_training_pairs`` and
+``answer_training_pairs`` build each task's training data from the stage inputs (train_fhir_relevance,
+finetune_fhir_answer and finetune_fhir_sequential call the same two). The test set is never built here:
 it stays templated, from the test patients' records.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import random
+from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
 from clinsynth.fhir.answers import answer_messages, context_resources
 from clinsynth.fhir.flatten import Resource
+from clinsynth.fhir.relevance import Pair, PairConfig, make_pairs
 from clinsynth.fhir.templated import Question
 
 TrainData = Literal["llm", "templated", "both"]
@@ -54,3 +59,44 @@ def answer_pairs(questions: Sequence[Question], by_id: Mapping[str, Resource], t
 
     return [Pair([dataclasses.asdict(m) for m in answer_messages(q.question, context_resources(
         q.resource_ids, by_id, max_resources), template)], q.answer) for q in questions]
+
+
+def train_patients(resources: Iterable[Mapping[str, Any]]) -> dict[str, list[Resource]]:
+    """patient id -> its flattened resources, train split only (rows of ``resources.jsonl``)."""
+    patients: dict[str, list[Resource]] = defaultdict(list)
+    for row in resources:
+        if row["split"] == "train":
+            patients[row["patient_id"]].append(Resource(**row))
+    return patients
+
+
+def relevance_training_pairs(train_data: str, templated_pairs: Iterable[Mapping[str, Any]],
+                             generations: Iterable[Mapping[str, Any]], resources: Iterable[Mapping[str, Any]],
+                             llm_pairs: PairConfig, seed: int) -> dict[str, list[Pair]]:
+    """``{"llm": [...], "templated": [...]}``: relevance pairs per source, as ``train_data`` picks them (the other
+    source is empty and its inputs are not read). LLM-written: positives = cited resources, negatives = other
+    train resources of that patient (:func:`make_pairs` with ``llm_pairs``); templated: ``pairs_train.jsonl``."""
+    if train_data not in TRAIN_DATA:
+        raise ValueError(f"train_data: {train_data!r}; expected one of {list(TRAIN_DATA)}")
+    pairs: dict[str, list[Pair]] = {"templated": [], "llm": []}
+    if train_data in ("templated", "both"):
+        pairs["templated"] = [Pair(**p) for p in templated_pairs]
+    if train_data in ("llm", "both"):
+        pairs["llm"] = make_pairs(llm_questions(generations), train_patients(resources), llm_pairs, seed)
+    return pairs
+
+
+def answer_training_pairs(train_data: str, generations: Iterable[Mapping[str, Any]],
+                          questions: Iterable[Mapping[str, Any]], resources: Iterable[Mapping[str, Any]],
+                          template: Path | str, max_context_resources: int, max_pairs: int,
+                          seed: int) -> tuple[list[Any], dict[str, int]]:
+    """LoRA answer pairs (:func:`answer_pairs`) of the ``train_data`` questions, a seeded sample of ``max_pairs``
+    (0: all), and the counts ``{"llm_questions", "templated_questions"}`` before sampling."""
+    llm = llm_questions(generations) if train_data != "templated" else []
+    templated = [Question(**q) for q in questions] if train_data != "llm" else []
+    chosen = training_questions(train_data, llm, templated)
+    if max_pairs and len(chosen) > max_pairs:
+        chosen = sorted(random.Random(seed).sample(chosen, max_pairs), key=lambda q: q.id)
+    by_id = {r.id: r for rs in train_patients(resources).values() for r in rs}
+    pairs = answer_pairs(chosen, by_id, template, max_context_resources)
+    return pairs, {"llm_questions": len(llm), "templated_questions": len(templated)}

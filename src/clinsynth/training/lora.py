@@ -1,7 +1,8 @@
 """LoRA fine-tuning of a causal LM on (chat messages -> reply text) pairs, saved as a standard peft adapter.
 
-Generic: kg_notes tunes the note generator on (codes + symptoms -> real note) pairs; FHIR QA can tune an
-answer generator on (question + resources -> answer). The base model comes from a ``model_factory`` (tests
+Generic: kg_notes tunes the note generator on (codes + symptoms -> real note) pairs; FHIR QA tunes an
+answer generator on (question + resources -> answer), and in its sequential mode continues one adapter from
+relevance pairs (question + resource -> yes/no) to answer pairs. The base model comes from a ``model_factory`` (tests
 build a tiny Llama offline; the pipeline loads the generator directory), so nothing here reads params.
 
 Each pair is rendered with the tokenizer's chat template (``add_generation_prompt=True``) followed by the
@@ -103,9 +104,21 @@ def add_lora(model: torch.nn.Module, cfg: LoraTrainConfig) -> torch.nn.Module:
     return get_peft_model(model, config)
 
 
+def is_peft_model(model: torch.nn.Module) -> bool:
+    from peft import PeftModel
+
+    return isinstance(model, PeftModel)
+
+
 def train_lora(model_factory: Callable[[], torch.nn.Module], tokenizer: Any, pairs: Sequence[Pair],
                cfg: LoraTrainConfig, seed: int, progress: bool = True) -> tuple[torch.nn.Module, LoraResult]:
-    """Wrap the factory's model in LoRA and train it for ``cfg.max_steps`` steps; returns the peft model."""
+    """Wrap the factory's model in LoRA and train it for ``cfg.max_steps`` steps; returns the peft model.
+
+    A factory that returns a peft model (an earlier ``train_lora``'s result, or ``PeftModel.from_pretrained(...,
+    is_trainable=True)``) continues training ITS adapter: no new adapter is added, so ``cfg.r``, ``alpha``,
+    ``dropout`` and ``target_modules`` are not read; the optimizer and schedule start afresh with ``cfg``'s
+    steps and learning rate (FHIR QA's sequential mode: relevance, then answers, on one adapter).
+    """
     if not pairs:
         raise LoraTrainingError("train_lora: no training pairs")
     torch.manual_seed(seed)
@@ -113,7 +126,8 @@ def train_lora(model_factory: Callable[[], torch.nn.Module], tokenizer: Any, pai
     torch.use_deterministic_algorithms(True)
     encoded = [encode_pair(tokenizer, p, cfg.max_length, cfg.min_reply_tokens) for p in pairs]
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    model = add_lora(model_factory(), cfg)
+    model = model_factory()
+    model = model if is_peft_model(model) else add_lora(model, cfg)
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(trainable, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
     warmup = max(1, cfg.warmup_steps)
@@ -146,6 +160,24 @@ def train_lora(model_factory: Callable[[], torch.nn.Module], tokenizer: Any, pai
         truncated=sum(t for *_, t in encoded), loss_first=sum(losses[:tenth]) / tenth,
         loss_last=sum(losses[-tenth:]) / tenth, trainable_parameters=sum(p.numel() for p in trainable),
         seconds=time.perf_counter() - start)
+
+
+def result_facts(result: LoraResult) -> dict[str, Any]:
+    """A run's facts for ``training.json`` and the stage metrics: every :class:`LoraResult` field but the wall
+    clock (timing goes to ``metrics/timing/``, so reruns keep the metrics byte-identical), losses rounded."""
+    facts = {k: v for k, v in dataclasses.asdict(result).items() if k != "seconds"}
+    return facts | {"loss_first": round(result.loss_first, 4), "loss_last": round(result.loss_last, 4)}
+
+
+def load_adapted(base_model: Path | str, adapter: Path | str, dtype: str = "float32") -> torch.nn.Module:
+    """The base causal LM with a saved adapter merged in (for scoring; the generation backend merges its own)."""
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    if not Path(adapter, "adapter_config.json").is_file():
+        raise LoraTrainingError(f"{adapter}: no adapter_config.json; expected a directory written by save_adapter")
+    model = AutoModelForCausalLM.from_pretrained(str(base_model), dtype=dtype, local_files_only=True)
+    return PeftModel.from_pretrained(model, str(adapter)).merge_and_unload().eval()
 
 
 def save_adapter(model: torch.nn.Module, out_dir: Path | str, meta: Mapping[str, Any]) -> None:

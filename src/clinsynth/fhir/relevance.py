@@ -142,3 +142,9 @@ def set_prf(gold: dict[str, Sequence[str]], predicted: dict[str, Sequence[str]])
     labels = [1] * (tp + fn) + [0] * fp
     preds = [1] * tp + [0] * fn + [1] * fp
     return prf(labels, preds)
+
+
+def sample_indices(n_total: int, n: int, seed: int) -> list[int]:
+    """A seeded sample of ``n`` positions of ``range(n_total)``, in order; all when ``n`` is 0 or >= ``n_total``
+    (the pairs a slow scorer, e.g. a causal LM's P(yes), is evaluated on)."""
+    return sorted(random.Random(seed).sample(range(n_total), n)) if 0 < n < n_total else list(range(n_total))

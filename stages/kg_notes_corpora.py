@@ -1,6 +1,6 @@
 """Stage kg_notes_corpora: the gated kg_notes corpora -> one corpus file per variant + metrics/kg_notes_corpora.json.
 
-A variant is one (corpus, template) pair: ``baseline.v1``, ``full.v1`` (corpus ``kg_notes``, the base
+A variant is one (corpus, template, draw sets) triple: ``baseline.v1``, ``full.v1`` (corpus ``kg_notes``, the base
 generator) and ``full.v1.lora`` (corpus ``kg_notes_lora``, the adapter). A corpus is what ``postprocess@<corpus>``
 kept (``<synthetic_dir>/<corpus>/records.jsonl``: leakage against every train note, duplicates, the symptom
 check); what it dropped is counted per variant (``dropped_at_postprocess``). Each variant is then gated
@@ -15,9 +15,10 @@ import dataclasses
 from collections import Counter
 from pathlib import Path
 
-from clinsynth.params import load_base, load_params
+from clinsynth.params import ConfigError, load_base, load_params
 from clinsynth.quality.leakage import NgramIndex
 from clinsynth.recipes import kg_notes_corpora
+from clinsynth.recipes.kg_notes import DRAW_SETS
 from clinsynth.records import dumps, read_jsonl, write_json
 
 
@@ -25,6 +26,8 @@ from clinsynth.records import dumps, read_jsonl, write_json
 class Variant:
     corpus: str  # postprocess@<corpus>'s records; rejections at generation in data/generations/<corpus>.rejections.jsonl
     template: str
+    # which sample@kg_notes draw sets: all (targets by weighting) and/or upsample (the rare-code draws)
+    draw_sets: list[str] = dataclasses.field(default_factory=lambda: ["all"])
 
 
 @dataclasses.dataclass(frozen=True)
@@ -34,6 +37,10 @@ class KgNotesCorporaConfig:
     variants: dict[str, Variant]
     gates: kg_notes_corpora.GateConfig
     usage_edges: list[float]
+
+
+def draw_set(prompt_vars: dict) -> str:
+    return prompt_vars.get("draw_set", "all")  # prompts sampled before draw sets existed are main draws
 
 
 def write_if_changed(path: Path, text: str) -> bool:
@@ -54,11 +61,17 @@ def main() -> None:
         mine = [p["vars"] for p in prompts.values() if p["template"] == template]
         metrics["prompts"][template] = {"prompts": len(mine), "without_symptoms": sum(not v["symptoms"] for v in mine),
                                         "symptom_source": dict(sorted(Counter(v["symptom_source"] for v in mine).items())),
-                                        "with_example": sum(bool(v["example"]) for v in mine)}
+                                        "with_example": sum(bool(v["example"]) for v in mine),
+                                        "draw_sets": dict(sorted(Counter(draw_set(v) for v in mine).items()))}
     out = Path(cfg.out_dir)
     for name, variant in sorted(cfg.variants.items()):
+        unknown = sorted(set(variant.draw_sets) - set(DRAW_SETS))
+        if unknown:
+            raise ConfigError(f"params.yaml kg_notes_corpora.variants.{name}.draw_sets: {unknown}; expected some of {list(DRAW_SETS)}")
+
         def mine(path: Path) -> list[dict]:
-            return [r for r in read_jsonl(path) if prompts[r["prompt_id"]]["template"] == variant.template]
+            return [r for r in read_jsonl(path) if prompts[r["prompt_id"]]["template"] == variant.template
+                    and draw_set(prompts[r["prompt_id"]]["vars"]) in variant.draw_sets]
 
         corpus_dir = Path(cfg.synthetic_dir) / variant.corpus
         gens, gated_out = mine(corpus_dir / "records.jsonl"), mine(corpus_dir / "dropped.jsonl")

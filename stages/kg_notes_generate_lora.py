@@ -22,6 +22,7 @@ from clinsynth.records import read_jsonl, write_json, write_jsonl
 class KgNotesGenerateLoraConfig:
     adapter: str  # the finetune_generator output
     templates: list[str]  # which kg_notes prompt sets to regenerate with the adapter
+    draw_sets: list[str] = dataclasses.field(default_factory=lambda: ["all"])  # all | upsample (sample.kg_notes)
     out: str = "kg_notes_lora"  # data/generations/<out>.jsonl
 
 
@@ -31,7 +32,8 @@ def main() -> None:
     gen = load_params("generate", GenerateConfig)
     gen = dataclasses.replace(gen, backend="transformers",
                               transformers=dataclasses.replace(gen.transformers, adapter=cfg.adapter))
-    prompts = [p for p in read_jsonl(Path(base.paths.prompts) / "kg_notes.jsonl") if p["template"] in cfg.templates]
+    prompts = [p for p in read_jsonl(Path(base.paths.prompts) / "kg_notes.jsonl")
+               if p["template"] in cfg.templates and p["vars"].get("draw_set", "all") in cfg.draw_sets]
     backend = make_backend(gen, base.profile)
     bar = ProgressBar(len(prompts), "kg_notes_generate_lora")
     with GenerationCache(base.paths.cache) as cache:

@@ -19,7 +19,10 @@ def main(recipe_name: str) -> None:
     templates = [load_template(base.paths.prompts_dir, name) for name in cfg.templates]
     records = recipe.read_sources(base.paths)
     chosen = recipe.select_sources(records, cfg, base.seed)
-    prompts = build_prompts(recipe_name, templates, chosen, recipe.build_vars, recipe.source_ids, base.seed)
+    # a recipe may render some sources under only some templates (kg_notes' upsample draws)
+    templates_for = getattr(recipe, "templates_for", None)
+    prompts = build_prompts(recipe_name, templates, chosen, recipe.build_vars, recipe.source_ids, base.seed,
+                            templates_for=(lambda source: templates_for(source, cfg)) if templates_for else None)
     write_jsonl(Path(base.paths.prompts) / f"{recipe_name}.jsonl", prompts)
     per_template = dict(sorted(Counter(p.template for p in prompts).items()))
     metrics = {"sources_read": len(records), "sources_sampled": len(chosen), "prompts": len(prompts),

@@ -21,7 +21,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -130,12 +130,17 @@ def build_prompts(
     build_vars: Callable[[Any], dict[str, Any]],
     source_ids: Callable[[Any], Sequence[str]],
     base_seed: int,
+    templates_for: Callable[[Any], Collection[str] | None] | None = None,
 ) -> list[Prompt]:
-    """Render every source under every template; sorted by prompt id (deterministic output)."""
+    """Render every source under every template (or, with ``templates_for``, under the templates it names
+    for that source; None: all); sorted by prompt id (deterministic output)."""
     sources = list(sources)
     prompts = []
     for template in templates:
         for source in sources:
+            allowed = templates_for(source) if templates_for is not None else None
+            if allowed is not None and template.name not in allowed:
+                continue
             variables, ids = build_vars(source), tuple(source_ids(source))
             pid = prompt_id(template.name, ids)
             prompts.append(Prompt(pid, recipe, template.name, template.sha, render_messages(template, variables),

@@ -34,6 +34,8 @@ class MetricChange:
 def recipe_of(metrics_file: str) -> str:
     """Group a metrics file under the recipe its name mentions; other stages go under 'pipeline'."""
     stem = Path(metrics_file).stem
+    if stem == "icd":  # the ICD classifier's table (evaluate_kg_notes)
+        return "kg_notes"
     return next((r for r in RECIPES if r in stem), "pipeline")
 
 

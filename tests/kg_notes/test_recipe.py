@@ -97,3 +97,32 @@ def test_check_is_registered_and_drops_below_minimum():
     assert dropped.reason == "symptom_usage_low"
     empty = Prompt("p", "kg_notes", "kg_notes.baseline.v1", "sha", [], {"symptoms": []}, [], 1)
     assert check.run(empty, gen, kn.KgNotesCheckConfig(min_symptom_usage=0.5)).reason is None
+
+
+def test_upsample_draws_target_rare_codes_and_leave_the_main_draws_alone(notes, tiny_kg):
+    # train frequencies: A01 2, B01 2, E01 1 -> with rare_max_train_notes 1 only E01 is rare
+    upsample = kn.UpsampleConfig(n_prompts=4, targets="rare", templates=["kg_notes.full.v1"])
+    result = draws(notes, tiny_kg, rare_max_train_notes=1, upsample=upsample)
+    main, extra = result[:12], result[12:]
+    assert main == draws(notes, tiny_kg, rare_max_train_notes=1)
+    assert all(d["vars"]["draw_set"] == "all" for d in main)
+    assert [d["id"] for d in extra] == [f"kg_notes-rare-draw-{i:05d}" for i in range(4)]
+    assert {d["vars"]["code"] for d in extra} == {"E01"} and {d["vars"]["draw_set"] for d in extra} == {"upsample"}
+    cfg = kn.SampleConfig(templates=TEMPLATES, n_prompts=12, upsample=upsample)
+    assert kn.templates_for(extra[0], cfg) == ["kg_notes.full.v1"] and kn.templates_for(main[0], cfg) is None
+
+
+def test_upsample_templates_must_be_recipe_templates(notes, tiny_kg):
+    with pytest.raises(kn.SamplingError, match="upsample.templates"):
+        draws(notes, tiny_kg, upsample=kn.UpsampleConfig(n_prompts=2, templates=["kg_notes.other.v9"]))
+
+
+def test_upsample_draws_render_only_under_their_templates(notes, tiny_kg, prompts_dir):
+    upsample = kn.UpsampleConfig(n_prompts=3, targets=["E01"], templates=["kg_notes.full.v1"])
+    cfg = kn.SampleConfig(templates=TEMPLATES, n_prompts=12, upsample=upsample)
+    result = kn.select_sources([kn.DrawPool(notes, tiny_kg)], cfg, seed=5)
+    templates = [load_template(prompts_dir, t) for t in TEMPLATES]
+    prompts = build_prompts("kg_notes", templates, result, kn.build_vars, kn.source_ids, 13,
+                            templates_for=lambda source: kn.templates_for(source, cfg))
+    counts = Counter((p.template, p.vars["draw_set"]) for p in prompts)
+    assert counts == {("kg_notes.baseline.v1", "all"): 12, ("kg_notes.full.v1", "all"): 12, ("kg_notes.full.v1", "upsample"): 3}

@@ -46,6 +46,9 @@ class Recipe(Protocol):
 
     def parse_completion(self, text: str, prompt: dict[str, Any]) -> dict[str, Any] | Rejection: ...
 
+    # optional: ``templates_for(record, cfg) -> template names | None`` renders a record under only those
+    # templates (kg_notes' upsample draws); without it every record is rendered under every template
+
 
 def load_recipe(name: str) -> Recipe | ModuleType:
     """The recipe module ``clinsynth.recipes.<name>``; an unknown name lists the known ones."""

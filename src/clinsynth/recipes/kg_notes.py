@@ -282,6 +282,21 @@ class ResolveConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class UpsampleConfig:
+    """A second set of draws on top of the main one (the "real + synthetic (upsampled rare codes)" arm):
+    its own targets (``rare`` by default: uniform over codes with 1..rare_max_train_notes train notes),
+    rendered only under ``templates``. Its draw ids are ``kg_notes-rare-draw-NNNNN``; each draw's
+    ``vars.draw_set`` is ``upsample`` (the main set's is ``all``)."""
+
+    n_prompts: int = 0  # 0: no upsample draws
+    targets: str | list[str] = "rare"
+    templates: list[str] | None = None  # None: every template of the recipe
+
+
+DRAW_SETS = ("all", "upsample")
+
+
+@dataclasses.dataclass(frozen=True)
 class SampleConfig:
     """``params.yaml: sample.kg_notes``."""
 
@@ -296,6 +311,7 @@ class SampleConfig:
     example: Literal["train_note", "none"] = "train_note"
     example_max_chars: int = 1500  # the example is cut at the last line break before this
     split: str = "train"
+    upsample: UpsampleConfig = UpsampleConfig()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -330,7 +346,8 @@ def cut_example(text: str, max_chars: int) -> str:
 
 
 def draw_one(index: int, code: str, pool: DrawPool, table: SymptomTable, cfg: SampleConfig,
-             by_code: Mapping[str, list[dict[str, Any]]], rng: random.Random) -> dict[str, Any]:
+             by_code: Mapping[str, list[dict[str, Any]]], rng: random.Random,
+             draw_set: str = "all") -> dict[str, Any]:
     """One draw: ``{"id", "vars", "source_ids"}`` (vars: code, disease, symptoms[], drugs[], example...)."""
     kg, sc = pool.kg, cfg.symptoms
     nodes, how = resolve_nodes(kg, code, kg.symptoms_of, cfg.resolve.max_up, cfg.resolve.max_down)
@@ -348,31 +365,48 @@ def draw_one(index: int, code: str, pool: DrawPool, table: SymptomTable, cfg: Sa
         drugs = [kg.label(d) or d for d in rng.sample(found, min(cfg.max_drugs, len(found)))]
     examples = by_code.get(code, [])
     example = rng.choice(examples) if cfg.example == "train_note" and examples else None
-    draw_id = f"kg_notes-draw-{index:05d}"
+    draw_id = f"kg_notes-{'rare-' if draw_set == 'upsample' else ''}draw-{index:05d}"
     source_ids = [draw_id, ICD10CM + code] + ([example["id"]] if example else [])
     return {"id": draw_id, "source_ids": source_ids, "vars": {
-        "code": code, "disease": name, "symptoms": symptoms,
+        "code": code, "disease": name, "symptoms": symptoms, "draw_set": draw_set,
         "symptom_source": how, "symptom_nodes": nodes, "drugs": drugs,
         "example": cut_example(example["text"], cfg.example_max_chars) if example else None,
         "example_id": example["id"] if example else None}}
 
 
 def select_sources(records: Sequence[DrawPool], cfg: SampleConfig, seed: int) -> list[dict[str, Any]]:
-    """``cfg.n_prompts`` draws (seeded), in draw order; see the module docstring."""
+    """``cfg.n_prompts`` draws (seeded), in draw order, then ``cfg.upsample.n_prompts`` upsample draws (their
+    own generator, seeded alike, so adding them leaves the main draws unchanged); see the module docstring."""
     if len(records) != 1 or not isinstance(records[0], DrawPool):
         raise SamplingError(f"kg_notes draws from one DrawPool (notes + KG); got {len(records)} records")
     pool = records[0]
-    rng = random.Random(seed)
     freqs = code_frequencies(pool.notes, cfg.split)
-    weights = target_weights(freqs, cfg.targets, cfg.weighting, cfg.rare_max_train_notes)
     table = build_symptom_table(kg_symptom_rows(pool.kg))
     by_code: dict[str, list[dict[str, Any]]] = {}
     for note in sorted(pool.notes, key=lambda n: n["id"]):
         if note["split"] == cfg.split:
             for code in sorted(set(note["meta"].get("icd10") or ())):
                 by_code.setdefault(code, []).append(note)
-    codes = draw_codes(weights, cfg.n_prompts, rng)
-    return [draw_one(i, code, pool, table, cfg, by_code, rng) for i, code in enumerate(codes)]
+    unknown = sorted(set(cfg.upsample.templates or ()) - set(cfg.templates))
+    if unknown:
+        raise SamplingError(f"sample.kg_notes.upsample.templates {unknown}: not in sample.kg_notes.templates {cfg.templates}")
+    draws = []
+    for draw_set, n, targets in (("all", cfg.n_prompts, cfg.targets),
+                                 ("upsample", cfg.upsample.n_prompts, cfg.upsample.targets)):
+        if n <= 0 and draw_set == "upsample":
+            continue
+        rng = random.Random(seed)
+        weights = target_weights(freqs, targets, cfg.weighting, cfg.rare_max_train_notes)
+        codes = draw_codes(weights, n, rng)
+        draws += [draw_one(i, code, pool, table, cfg, by_code, rng, draw_set) for i, code in enumerate(codes)]
+    return draws
+
+
+def templates_for(record: Mapping[str, Any], cfg: SampleConfig) -> Sequence[str] | None:
+    """The templates a draw is rendered under: upsample draws only under ``upsample.templates``."""
+    if record["vars"].get("draw_set") == "upsample":
+        return cfg.upsample.templates
+    return None
 
 
 def build_vars(record: Mapping[str, Any]) -> dict[str, Any]:

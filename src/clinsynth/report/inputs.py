@@ -82,10 +82,17 @@ class ReportInputs:
     timings: dict[str, Any] | None = None  # by file stem, only when include_timings
 
 
+# metrics files named after their task rather than their recipe
+STEM_RECIPES = {"icd": "kg_notes"}
+
+
 def recipe_of(path: str, recipes: list[str]) -> str | None:
     """The recipe a metrics or curve file belongs to: its stem is ``R``, ``R_*`` (``rephrase_loss``) or ``*_R``
-    (``quality_R``, ``generate_R``, ``sample_R``); the longest matching recipe name wins."""
+    (``quality_R``, ``generate_R``, ``sample_R``), or one of ``STEM_RECIPES``; the longest matching recipe
+    name wins."""
     stem = Path(path).stem
+    if STEM_RECIPES.get(stem) in recipes:
+        return STEM_RECIPES[stem]
     matches = [r for r in recipes if stem == r or stem.startswith(r + "_") or stem.endswith("_" + r)]
     return max(matches, key=len) if matches else None
 

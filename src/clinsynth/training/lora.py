@@ -185,7 +185,18 @@ def save_adapter(model: torch.nn.Module, out_dir: Path | str, meta: Mapping[str,
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out)
+    normalize_adapter_config(out / "adapter_config.json")
     (out / "training.json").write_text(json.dumps(dict(meta), sort_keys=True, indent=2) + "\n", encoding="utf-8")
+
+
+def normalize_adapter_config(path: Path) -> None:
+    """Sort ``target_modules`` in peft's ``adapter_config.json``: peft keeps them as a set, so their saved order
+    follows the process's string hash seed and two identical trainings wrote different files (a DVC output
+    change with the same weights). Written as peft writes it (indent 2, sorted keys)."""
+    config = json.loads(path.read_text(encoding="utf-8"))
+    if isinstance(config.get("target_modules"), list):
+        config["target_modules"] = sorted(config["target_modules"])
+    path.write_text(json.dumps(config, indent=2, sort_keys=True), encoding="utf-8")
 
 
 def qlora_unavailable() -> list[str]:

@@ -15,10 +15,10 @@ import dataclasses
 from collections import Counter
 from pathlib import Path
 
-from clinsynth.params import ConfigError, load_base, load_params
+from clinsynth.params import load_base, load_params
 from clinsynth.quality.leakage import NgramIndex
 from clinsynth.recipes import kg_notes_corpora
-from clinsynth.recipes.kg_notes import DRAW_SETS
+from clinsynth.recipes.kg_notes import check_draw_sets
 from clinsynth.records import dumps, read_jsonl, write_json
 
 
@@ -37,10 +37,6 @@ class KgNotesCorporaConfig:
     variants: dict[str, Variant]
     gates: kg_notes_corpora.GateConfig
     usage_edges: list[float]
-
-
-def draw_set(prompt_vars: dict) -> str:
-    return prompt_vars.get("draw_set", "all")  # prompts sampled before draw sets existed are main draws
 
 
 def write_if_changed(path: Path, text: str) -> bool:
@@ -62,16 +58,14 @@ def main() -> None:
         metrics["prompts"][template] = {"prompts": len(mine), "without_symptoms": sum(not v["symptoms"] for v in mine),
                                         "symptom_source": dict(sorted(Counter(v["symptom_source"] for v in mine).items())),
                                         "with_example": sum(bool(v["example"]) for v in mine),
-                                        "draw_sets": dict(sorted(Counter(draw_set(v) for v in mine).items()))}
+                                        "draw_sets": dict(sorted(Counter(v["draw_set"] for v in mine).items()))}
     out = Path(cfg.out_dir)
     for name, variant in sorted(cfg.variants.items()):
-        unknown = sorted(set(variant.draw_sets) - set(DRAW_SETS))
-        if unknown:
-            raise ConfigError(f"params.yaml kg_notes_corpora.variants.{name}.draw_sets: {unknown}; expected some of {list(DRAW_SETS)}")
+        check_draw_sets(variant.draw_sets, f"kg_notes_corpora.variants.{name}.draw_sets")
 
         def mine(path: Path) -> list[dict]:
             return [r for r in read_jsonl(path) if prompts[r["prompt_id"]]["template"] == variant.template
-                    and draw_set(prompts[r["prompt_id"]]["vars"]) in variant.draw_sets]
+                    and prompts[r["prompt_id"]]["vars"]["draw_set"] in variant.draw_sets]
 
         corpus_dir = Path(cfg.synthetic_dir) / variant.corpus
         gens, gated_out = mine(corpus_dir / "records.jsonl"), mine(corpus_dir / "dropped.jsonl")

@@ -32,8 +32,9 @@ def main() -> None:
     gen = load_params("generate", GenerateConfig)
     gen = dataclasses.replace(gen, backend="transformers",
                               transformers=dataclasses.replace(gen.transformers, adapter=cfg.adapter))
+    kg_notes.check_draw_sets(cfg.draw_sets, "kg_notes_generate_lora.draw_sets")
     prompts = [p for p in read_jsonl(Path(base.paths.prompts) / "kg_notes.jsonl")
-               if p["template"] in cfg.templates and p["vars"].get("draw_set", "all") in cfg.draw_sets]
+               if p["template"] in cfg.templates and p["vars"]["draw_set"] in cfg.draw_sets]
     backend = make_backend(gen, base.profile)
     bar = ProgressBar(len(prompts), "kg_notes_generate_lora")
     with GenerationCache(base.paths.cache) as cache:

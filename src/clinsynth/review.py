@@ -14,6 +14,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from clinsynth.report.inputs import STEM_RECIPES
+
 RECIPES = ("rephrase", "kg_notes", "brat_augment", "retrieval", "fhir_qa")
 
 
@@ -34,8 +36,8 @@ class MetricChange:
 def recipe_of(metrics_file: str) -> str:
     """Group a metrics file under the recipe its name mentions; other stages go under 'pipeline'."""
     stem = Path(metrics_file).stem
-    if stem == "icd":  # the ICD classifier's table (evaluate_kg_notes)
-        return "kg_notes"
+    if stem in STEM_RECIPES:  # metrics named after their task (metrics/icd.json: kg_notes)
+        return STEM_RECIPES[stem]
     return next((r for r in RECIPES if r in stem), "pipeline")
 
 

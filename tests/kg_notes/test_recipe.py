@@ -126,3 +126,10 @@ def test_upsample_draws_render_only_under_their_templates(notes, tiny_kg, prompt
                             templates_for=lambda source: kn.templates_for(source, cfg))
     counts = Counter((p.template, p.vars["draw_set"]) for p in prompts)
     assert counts == {("kg_notes.baseline.v1", "all"): 12, ("kg_notes.full.v1", "all"): 12, ("kg_notes.full.v1", "upsample"): 3}
+
+
+def test_draw_set_names_are_checked():
+    kn.check_draw_sets(["all", "upsample"], "x")
+    for bad in (["al"], []):
+        with pytest.raises(kn.SamplingError, match="expected a non-empty subset"):
+            kn.check_draw_sets(bad, "kg_notes_corpora.variants.v.draw_sets")

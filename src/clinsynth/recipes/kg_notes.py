@@ -296,6 +296,13 @@ class UpsampleConfig:
 DRAW_SETS = ("all", "upsample")
 
 
+def check_draw_sets(draw_sets: Sequence[str], where: str) -> None:
+    """A corpus or stage that picks prompts by draw set names known ones (a typo would silently select nothing)."""
+    unknown = sorted(set(draw_sets) - set(DRAW_SETS))
+    if unknown or not draw_sets:
+        raise SamplingError(f"params.yaml {where}: {list(draw_sets)}; expected a non-empty subset of {list(DRAW_SETS)}")
+
+
 @dataclasses.dataclass(frozen=True)
 class SampleConfig:
     """``params.yaml: sample.kg_notes``."""

@@ -1,4 +1,8 @@
-"""Stage demo_data: Synthea patients -> data/raw/notes/notes.jsonl + data/raw/fhir/*.json."""
+"""Stage demo_data@synthea: Synthea patients -> <out_dir>/notes/notes.jsonl + <out_dir>/fhir/*.json.
+
+It writes only under demo_data.out_dir (data/demo), never at an input path of base.paths: a user's own notes
+can never be replaced by the demo's (clinsynth.inputs).
+"""
 
 from __future__ import annotations
 
@@ -15,6 +19,8 @@ from clinsynth.records import write_json, write_jsonl
 
 @dataclasses.dataclass(frozen=True)
 class DemoDataConfig:
+    sets: list[str]  # the stage's foreach list: [synthea] builds the demo inputs, [] drops the stage
+    out_dir: str
     patients: int
     reference_date: str
     exclude_resources: list[str]
@@ -29,7 +35,7 @@ def main() -> None:
         bundles = {p.name: json.loads(p.read_text(encoding="utf-8")) for p in sorted(fhir_dir.glob("*.json"))}
     result = build_demo(bundles, load_crosswalk(cfg.crosswalk), cfg.exclude_resources)
 
-    notes_dir, fhir_out = Path(base.paths.raw_notes), Path(base.paths.raw_fhir)
+    notes_dir, fhir_out = Path(cfg.out_dir) / "notes", Path(cfg.out_dir) / "fhir"
     for folder in (notes_dir, fhir_out):
         shutil.rmtree(folder, ignore_errors=True)
         folder.mkdir(parents=True)

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Literal
 
 from clinsynth.fhir.ingest import ingest_records, read_records
+from clinsynth.inputs import check_inputs
 from clinsynth.params import load_base, load_params, read_params
 from clinsynth.records import write_json, write_jsonl
 
@@ -22,6 +23,7 @@ class FhirIngestConfig:
 def main() -> None:
     base = load_base()
     cfg = load_params("fhir_ingest", FhirIngestConfig)
+    check_inputs()  # an input inside the demo's folder or outside raw_notes fails here, in words
     fractions = read_params()["ingest"]["split_fractions"]  # the notes' fractions: splits agree by patient id
     start = time.perf_counter()
     records = read_records(base.paths.raw_fhir, cfg.validate, cfg.keep_types)

@@ -10,6 +10,7 @@ from tqdm import tqdm
 
 from clinsynth.corpus import (IngestSource, Note, assign_splits, chunk_note, ingest_metrics, make_sentencizer,
                               read_sources, sentence_spans)
+from clinsynth.inputs import check_inputs
 from clinsynth.params import load_base, load_params
 from clinsynth.records import write_json, write_jsonl
 
@@ -26,6 +27,7 @@ class IngestConfig:
 def main() -> None:
     base = load_base()
     cfg = load_params("ingest", IngestConfig)
+    check_inputs()  # an input inside the demo's folder or outside raw_notes fails here, in words
     raw, bad = read_sources(cfg.inputs, cfg.min_note_chars, cfg.on_bad_row)
     splits = assign_splits([n.meta["patient_id"] for n in raw], cfg.split_fractions, base.seed)
     notes = sorted((Note(r.id, r.text, splits[r.meta["patient_id"]], r.meta) for r in raw), key=lambda n: n.id)

@@ -24,6 +24,14 @@ app.add_typer(quality_cli.app, name="quality")
 app.command("report")(report_cli.report_command)
 
 
+@app.command("run")
+def run_command(dry_run: bool = typer.Option(False, "--dry-run", help="print the dvc command, run nothing")) -> None:
+    """Check the inputs, then `dvc repro` the recipes in params.yaml recipes.enabled."""
+    from clinsynth.pipeline import run_command as run
+
+    run(dry_run)
+
+
 @app.command("diff")
 def diff_command(
     old_rev: str = typer.Argument("HEAD", help="baseline revision"),

@@ -32,14 +32,14 @@ class ConfigError(ValueError):
 class Paths:
     """Every file and folder the pipeline reads or writes (relative to the repo root)."""
 
-    raw_notes: str = "data/raw/notes"
-    raw_fhir: str = "data/raw/fhir"
+    raw_notes: str = "data/demo/notes"  # inputs (raw_*, brat) are only read: no stage may write under them
+    raw_fhir: str = "data/demo/fhir"
     raw_kg: str = "data/raw/kg"
     notes: str = "data/interim/notes.jsonl"
     chunks: str = "data/interim/chunks.jsonl"
     kg_graph: str = "data/kg/graph.json"
     fhir_resources: str = "data/interim/fhir/resources.jsonl"  # fhir_ingest's output; read by recipe fhir_qa
-    brat: str = "data/interim/brat"  # a BRAT corpus with train/ dev/ test/ folders (brat_silver writes the demo's)
+    brat: str = "data/demo/brat"  # a BRAT corpus with train/ dev/ test/ folders (brat_silver writes the demo's)
     prompts_dir: str = "prompts"
     prompts: str = "data/prompts"
     generations: str = "data/generations"

@@ -83,7 +83,9 @@ def code_frequencies(notes: Iterable[Mapping[str, Any]], split: str = "train") -
 def code_weights(freqs: Mapping[str, int], weighting: Literal["log", "frequency", "uniform"]) -> dict[str, float]:
     """Normalised draw probabilities for the codes of ``freqs`` (see the module docstring)."""
     if not freqs:
-        raise SamplingError("no codes to draw: no train note carries meta.icd10 (and no explicit targets)")
+        raise SamplingError("no codes to draw: no train note carries meta.icd10 (and no explicit targets). kg_notes needs "
+                            "notes with ICD-10-CM codes: add them (meta.icd10, or an ICD10 column), or drop kg_notes "
+                            "from recipes.enabled and run `clinsynth run`")
     if weighting == "log":
         raw = {c: math.log1p(f) for c, f in freqs.items()}
     elif weighting == "frequency":

@@ -71,6 +71,10 @@ class Query:
     relevant: list[str]  # chunk ids, sorted
 
 
+class QuerySetError(ValueError):
+    """The notes hold nothing the held-out queries can be built from."""
+
+
 def split_tag(display: str) -> tuple[str, str | None]:
     """``"Viral sinusitis (disorder)"`` -> ``("Viral sinusitis", "disorder")``; untagged -> ``(display, None)``."""
     match = TAGGED.match(display)
@@ -175,6 +179,12 @@ def build_queryset(notes: Sequence[dict[str, Any]], chunks: Sequence[dict[str, A
     """Queries (sorted by id) and a deterministic report of counts."""
     counts: Counter = Counter()
     entities = record_entities(notes, kg, matcher, cfg, counts)
+    if not entities:
+        held_out = sum(1 for n in notes if n["split"] == cfg.split)
+        raise QuerySetError(f"no {cfg.split} note carries a coded record the queries could come from (of {held_out}): "
+                            "retrieval_queries evaluates on queries built from meta.conditions / medications / "
+                            "procedures ([{display: ...}]), never from the LLM. Add that record to your notes' meta, "
+                            "or drop retrieval_queries from recipes.enabled")
     by_patient: dict[str, list[tuple[str, tuple[str, ...], set[str]]]] = defaultdict(list)
     depth = cfg.expansion.hypernym_depth
     for chunk in chunks:

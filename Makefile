@@ -5,8 +5,11 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.clinsynth-installed
 TEST_STAMP := $(VENV)/.clinsynth-test-installed
+DEMO_STAMP := $(VENV)/.clinsynth-demo-installed
+# Stages run `python stages/<name>.py`: the venv's python (and dvc) must come first on PATH.
+VENV_PATH := PATH="$(abspath $(BIN)):$$PATH"
 
-.PHONY: demo test test-fast install install-test clean-venv
+.PHONY: demo test test-fast install install-demo preflight install-test clean-venv
 
 # torch is installed first, pinned, so nothing later resolves a CUDA build.
 $(STAMP): pyproject.toml
@@ -20,15 +23,26 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-$(TEST_STAMP): $(STAMP) scripts/install_test_deps.sh
+# Debian packages the pipeline needs at run time (WordNet for METEOR); without root it prints the sudo line.
+$(DEMO_STAMP): $(STAMP) scripts/install_demo_deps.sh
+	bash scripts/install_demo_deps.sh
+	touch $@
+
+install-demo: $(DEMO_STAMP)
+
+$(TEST_STAMP): $(STAMP) scripts/install_test_deps.sh scripts/install_demo_deps.sh
 	bash scripts/install_test_deps.sh $(VENV)
 	touch $@
 
 install-test: $(TEST_STAMP)
 
-# Stages run `python stages/<name>.py`: the venv's python must come first on PATH.
-demo: $(STAMP)
-	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/dvc repro
+# Every run-time need is checked in seconds (src/clinsynth/preflight.py) before any stage runs.
+preflight: $(STAMP)
+	$(VENV_PATH) $(BIN)/clinsynth preflight
+
+demo: $(DEMO_STAMP)
+	$(VENV_PATH) $(BIN)/clinsynth preflight
+	$(VENV_PATH) $(BIN)/dvc repro
 
 # Fast suite, then the slow end-to-end suite; pytest's exit code 5 (no tests ran) fails.
 test: $(TEST_STAMP)

@@ -39,6 +39,7 @@ from clinsynth.generation.cache import GenerationCache  # noqa: E402
 from clinsynth.generation.factory import GenerateConfig, make_backend  # noqa: E402
 from clinsynth.generation.types import SamplingParams  # noqa: E402
 from clinsynth.params import ConfigError, load_base, load_params  # noqa: E402
+from clinsynth.preflight import require  # noqa: E402
 from clinsynth.records import read_json, read_jsonl, write_json  # noqa: E402
 from clinsynth.training.cross_encoder import load_cross_encoder, predict_proba, set_determinism  # noqa: E402
 from clinsynth.training.lora import load_adapted  # noqa: E402
@@ -194,6 +195,7 @@ def evaluate_sequential(cfg: EvaluateFhirQaConfig, gen: GenerateConfig, seed: in
 
 
 def main() -> None:
+    require("wordnet")  # METEOR's WordNet comes from Debian packages: say so now, not after the models ran
     base = load_base()
     cfg = load_params("evaluate_fhir_qa", EvaluateFhirQaConfig)
     gen = load_params("generate", GenerateConfig)

@@ -43,6 +43,26 @@ def diff_command(
     typer.echo(review_diff(old_rev, new_rev))
 
 
+@app.command("preflight")
+def preflight_command(
+    params_file: str = typer.Option("params.yaml", "--params", help="the params file the stages read"),
+    min_free_gb: float = typer.Option(None, help="free disk space required (default: the demo's measured need, "
+                                      "or $CLINSYNTH_MIN_FREE_GB)"),
+) -> None:
+    """Check every run-time need (models, WordNet, disk, python, dvc, params) in seconds; exit 1 if one is missing."""
+    import time
+
+    from clinsynth.preflight import Problem, format_problems, run_checks
+
+    start = time.perf_counter()
+    results = run_checks(".", params_file, free_bytes=None if min_free_gb is None else int(min_free_gb * 1e9))
+    problems = [r for r in results if isinstance(r, Problem)]
+    if problems:
+        typer.echo(format_problems(problems), err=True)
+        raise typer.Exit(1)
+    typer.echo(f"preflight OK in {time.perf_counter() - start:.1f} s: " + "; ".join(map(str, results)))
+
+
 def main() -> None:
     app()
 

@@ -40,9 +40,10 @@ install-test: $(TEST_STAMP)
 preflight: $(STAMP)
 	$(VENV_PATH) $(BIN)/clinsynth preflight
 
+# `clinsynth run`: the inputs checked, then `dvc repro` of the enabled recipes (all five: the whole DAG).
 demo: $(DEMO_STAMP)
 	$(VENV_PATH) $(BIN)/clinsynth preflight
-	$(VENV_PATH) $(BIN)/dvc repro
+	$(VENV_PATH) $(BIN)/clinsynth run
 
 # Fast suite, then the slow end-to-end suite; pytest's exit code 5 (no tests ran) fails.
 test: $(TEST_STAMP)

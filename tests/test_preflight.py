@@ -186,7 +186,7 @@ def test_make_demo_installs_system_packages_then_checks_then_runs_dvc(tmp_path):
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
     order = [next(i for i, line in enumerate(lines) if text in line)
-             for text in ("pip install -q -e", "bash scripts/install_demo_deps.sh", "clinsynth preflight", "dvc repro")]
+             for text in ("pip install -q -e", "bash scripts/install_demo_deps.sh", "clinsynth preflight", "clinsynth run")]
     assert order == sorted(order)
 
 

@@ -26,7 +26,7 @@ from typing import Any
 
 from clinsynth.evaluation.wordnet import DEBIAN_PACKAGES, missing_wordnet, nltk_data_dir, wordnet_source
 
-CHECKS = ("python", "params", "dvc", "models", "synthea", "wordnet", "disk")
+CHECKS = ("python", "params", "dvc", "models", "synthea", "wordnet", "disk", "inputs")
 
 # Free space the demo needs beside the repository. Measured from the committed dvc.lock (demo profile,
 # 2026-12-02): the `outs` sizes sum to 948 MB (generator_model 273 MB, train_retriever 183, train_fhir_relevance
@@ -202,7 +202,28 @@ def run_checks(root: Path | str = ".", params_file: Path | str = "params.yaml", 
         results.append(_wordnet())
     if "disk" in names:
         results.append(_disk(root, min_free_bytes() if free_bytes is None else free_bytes))
+    if "inputs" in names:
+        results += _inputs(root, params_file)
     return results
+
+
+def _inputs(root: Path, params_file: Path | str) -> list[Problem | str]:
+    """Your data is only read, and each enabled recipe has what it needs (clinsynth.inputs)."""
+    from clinsynth.inputs import load_recipes
+    from clinsynth.params import ConfigError
+    from clinsynth.pipeline import input_report
+
+    try:
+        enabled = load_recipes(root / params_file).enabled
+        found = input_report(enabled, root)
+    except ConfigError as exc:
+        return [Problem(str(exc), "recipes and inputs in params.yaml", "fix the key it names")]
+    except Exception as exc:  # DVC could not resolve dvc.yaml: say so instead of a traceback
+        return [Problem(f"dvc.yaml does not resolve: {exc}", "every stage", "fix dvc.yaml or params.yaml as it says")]
+    if not found:
+        return [f"inputs: read-only, no stage output overlaps them; recipes {', '.join(enabled)} have theirs"]
+    return [Problem(p, "your data is only ever read (README: Using your own data)", "as the message says")
+            for p in found]
 
 
 def find_problems(root: Path | str = ".", params_file: Path | str = "params.yaml",

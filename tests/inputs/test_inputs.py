@@ -112,3 +112,12 @@ def test_recipes_params_are_checked_against_what_each_sample_stage_reads():
 def test_run_targets_the_enabled_recipes_only():
     assert repro_targets(list(NEEDS)) == []  # all: the whole DAG, report included
     assert repro_targets(["retrieval_queries", "rephrase"]) == ["evaluate_rephrase", "evaluate_retrieval"]
+
+
+def test_preflight_names_an_input_a_stage_would_overwrite(tmp_path):
+    from clinsynth.preflight import find_problems
+
+    root = dvc_project(tmp_path, lambda p: p["base"]["paths"].__setitem__("raw_fhir", "data/interim/fhir"))
+    (problem,) = find_problems(root, only=["inputs"])
+    assert problem.what.startswith("base.paths.raw_fhir = data/interim/fhir overlaps data/interim/fhir/")
+    assert "an output of stage" in problem.what

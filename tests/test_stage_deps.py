@@ -335,3 +335,30 @@ def test_flipping_the_profile_makes_dvc_rerun_exactly_the_predicted_stages(tmp_p
                                          f"{sorted(predicted - pending - seen)}; dvc status reruns although no value "
                                          f"differs: {sorted(seen - predicted)}")
     assert predicted - pending and set(stages()) - predicted, "both kinds of stage are exercised"
+
+
+# --- plots and dvc.lock ---
+
+def test_each_plot_file_has_one_definition_and_is_a_git_tracked_output():
+    """`dvc plots show` draws each file once (a top-level definition, never also a stage-level `plots:`) from a
+    `cache: false` output that git keeps, so it works on a fresh clone without `dvc pull`."""
+    with Repo(str(ROOT)) as repo:
+        top = {file: name for definitions in repo.index._plots.values() for definition in definitions
+               for name, spec in definition.items()
+               for file in (spec.get("y") if isinstance(spec.get("y"), dict) else [name])}
+        outs = {out.def_path: (stage.addressing, out) for stage in repo.index.stages for out in stage.outs}
+    assert top, "dvc.yaml has top-level plots"
+    twice = sorted(path for path, (_, out) in outs.items() if out.plot and path in top)
+    assert not twice, f"drawn by a stage-level plots: and a top-level plot ({twice}); declare them under outs:"
+    for path, name in top.items():
+        assert path in outs, f"plot {name!r} reads {path}, which no stage writes"
+        stage, out = outs[path]
+        assert not out.use_cache, f"plot {name!r} reads {path}, a cached output of {stage}; give it cache: false"
+        ignored = subprocess.run(["git", "check-ignore", "-q", path], cwd=ROOT).returncode == 0
+        assert not ignored, f"plot {name!r} reads {path}, which git ignores; remove it from the .gitignore"
+
+
+def test_dvc_lock_holds_only_stages_dvc_yaml_defines():
+    locked = yaml.safe_load((ROOT / "dvc.lock").read_text())["stages"]
+    stale = sorted(set(locked) - set(stages()))
+    assert not stale, f"dvc.lock has stages dvc.yaml no longer defines: {stale}; delete their entries"

@@ -6,6 +6,7 @@ The stages are read through DVC itself (foreach and ${...} resolved), so the tes
 from __future__ import annotations
 
 import ast
+import hashlib
 import json
 import os
 import re
@@ -298,14 +299,18 @@ def record_params(repo: Path, params: dict) -> list[str]:
     return added
 
 
-def stages_seeing_a_params_change(repo: Path) -> dict[str, dict]:
-    """stage -> its changed params.yaml keys, from `dvc status --json`."""
+def dvc_status(repo: Path) -> dict:
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
     proc = subprocess.run([str(Path(sys.executable).with_name("dvc")), "status", "--json"], cwd=repo, env=env,
                           capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(proc.stdout or "{}")
+
+
+def stages_seeing_a_params_change(repo: Path) -> dict[str, dict]:
+    """stage -> its changed params.yaml keys, from `dvc status --json`."""
     changed = {}
-    for name, entries in json.loads(proc.stdout or "{}").items():
+    for name, entries in dvc_status(repo).items():
         for entry in entries:
             params = entry.get("changed deps", {}).get("params.yaml", {}) if isinstance(entry, dict) else {}
             if params:
@@ -335,6 +340,45 @@ def test_flipping_the_profile_makes_dvc_rerun_exactly_the_predicted_stages(tmp_p
                                          f"{sorted(predicted - pending - seen)}; dvc status reruns although no value "
                                          f"differs: {sorted(seen - predicted)}")
     assert predicted - pending and set(stages()) - predicted, "both kinds of stage are exercised"
+
+
+def record_code_deps(repo: Path) -> None:
+    """Record in dvc.lock each stage's code deps (files under src/ and stages/) at their current hashes, as
+    `dvc repro` would: the committed lock may predate a dep (a stage then shows it as changed already)."""
+    lock_path = repo / "dvc.lock"
+    lock = yaml.safe_load(lock_path.read_text())
+    for name, stage in stages().items():
+        entry = lock["stages"].setdefault(name, {"cmd": stage.cmd})
+        recorded = {dep["path"]: dep for dep in entry.get("deps", [])}
+        for path in file_deps(stage):
+            if path.startswith(("src/", "stages/")) and (repo / path).is_file():
+                data = (repo / path).read_bytes()
+                recorded[path] = {"path": path, "hash": "md5", "md5": hashlib.md5(data).hexdigest(), "size": len(data)}
+        entry["deps"] = list(recorded.values())
+    lock_path.write_text(yaml.safe_dump(lock, sort_keys=False))
+
+
+def stages_seeing_a_dep_change(repo: Path, path: str) -> set[str]:
+    return {name for name, entries in dvc_status(repo).items() for entry in entries
+            if isinstance(entry, dict) and path in entry.get("changed deps", {})}
+
+
+@pytest.mark.slow
+def test_editing_a_module_makes_dvc_rerun_the_stages_that_import_it(tmp_path):
+    """The issue's case: editing the hard limits (quality/gates.py) must rerun postprocess@*, not leave it
+    'up to date' -- and every other stage whose import closure holds gates.py."""
+    repo = copy_repo(tmp_path / "repo")
+    gates = "src/clinsynth/quality/gates.py"
+    record_code_deps(repo)
+    assert stages_seeing_a_dep_change(repo, gates) == set()
+    (repo / gates).write_text((repo / gates).read_text() + "\n# edited\n")
+    seen = stages_seeing_a_dep_change(repo, gates)
+
+    postprocess = {name for name in stages() if name.startswith("postprocess@")}
+    assert postprocess and postprocess <= seen
+    importers = {name for name, stage in stages().items() if gates in closure_of(stage)}
+    pending = {name for name in stages() if name.partition("@")[0] in PENDING["deps"]}
+    assert seen - pending == importers - pending
 
 
 # --- plots and dvc.lock ---

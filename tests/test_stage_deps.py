@@ -141,6 +141,27 @@ def test_closure_follows_the_recipe_imported_by_name_and_stage_imports():
     assert "stages/train_icd.py" in closures["embed_kg_notes"]
 
 
+def test_import_closure_on_a_small_tree(tmp_path):
+    files = {"src/pkg/__init__.py": "from pkg.a import f\n",
+             "src/pkg/a.py": "def f():\n    from . import b  # inside a function\n",
+             "src/pkg/b.py": "import json\nfrom pkg.sub import c\n",
+             "src/pkg/sub/__init__.py": "", "src/pkg/sub/c.py": "", "src/pkg/unused.py": "",
+             "src/pkg/plugins/__init__.py": "", "src/pkg/plugins/p1.py": "", "src/pkg/plugins/p2.py": "",
+             "src/pkg/load.py": "import importlib\ndef load(n):\n    return importlib.import_module(f'pkg.plugins.{n}')\n",
+             "stages/helper.py": "", "stages/run.py": "import helper\nfrom pkg.b import x\nimport pkg.load\n"}
+    for rel, text in files.items():
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text(text)
+    roots = [tmp_path / "stages", tmp_path / "src"]
+    closure = import_closure(tmp_path / "stages/run.py", roots, {"pkg.plugins.{}": ["p2"]})
+    assert {str(p.relative_to(tmp_path)) for p in closure.files} == {
+        "stages/run.py", "stages/helper.py", "src/pkg/__init__.py", "src/pkg/a.py", "src/pkg/b.py",
+        "src/pkg/sub/__init__.py", "src/pkg/sub/c.py", "src/pkg/load.py", "src/pkg/plugins/__init__.py",
+        "src/pkg/plugins/p2.py"}
+    unresolved = import_closure(tmp_path / "stages/run.py", roots).unresolved
+    assert [(d.file.name, d.line, d.template) for d in unresolved] == [("load.py", 3, "pkg.plugins.{}")]
+
+
 def test_every_load_by_path_is_listed():
     """LOADS must name every module that loads another by path, or its closure would miss that file."""
     loaders = {path for path in (ROOT / "src").rglob("*.py") for node in ast.walk(ast.parse(path.read_text()))

@@ -17,7 +17,7 @@ from typing import Literal
 import numpy as np
 
 from clinsynth.evaluation.icd import evaluate, rare_codes, round_metrics
-from clinsynth.params import load_base, load_params
+from clinsynth.params import NonNegativeInt, PositiveInt, load_base, load_params
 from clinsynth.records import read_jsonl, write_json
 from clinsynth.training import icd
 from clinsynth.training.cross_encoder import resolve_model_dir
@@ -32,8 +32,8 @@ class TrainIcdConfig:
     models: list[Literal["tfidf", "minilm"]]
     mask: bool
     mask_patterns: list[str]
-    rare_max_train_notes: int  # a test code with at most this many real train notes is rare (0 included)
-    ks: list[int]
+    rare_max_train_notes: NonNegativeInt  # a test code with at most this many real train notes is rare (0 included)
+    ks: list[PositiveInt]
     encoding: icd.EncoderConfig
     head: icd.HeadConfig
     tfidf: icd.TfidfConfig
@@ -79,4 +79,6 @@ def main(variant: str) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    from clinsynth.errors import run_stage
+
+    run_stage(main, sys.argv[1])

@@ -21,11 +21,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
 
+from clinsynth.errors import InputError
+
 MIMIC_COLUMNS = ("ROW_ID", "SUBJECT_ID", "HADM_ID", "CATEGORY", "TEXT")
 SPLITS = ("train", "dev", "test")
 
 
-class IngestError(ValueError):
+class IngestError(InputError):
     """A note row that cannot be read; the message names file, row/line and what was expected."""
 
 

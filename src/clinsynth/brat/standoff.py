@@ -25,9 +25,10 @@ from collections.abc import Iterator
 
 from clinsynth.brat.model import (AnnLayout, Annotation, Attribute, Document, Entity, Equivalence, Event,
                                   Normalization, Note, Relation, Span)
+from clinsynth.errors import InputError
 
 
-class BratFormatError(ValueError):
+class BratFormatError(InputError):
     """A .ann line or a document that breaks the standoff format; the message says ``file:line``, what, expected."""
 
 

@@ -15,8 +15,10 @@ from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
+from clinsynth.errors import InputError
 
-class FhirFormatError(ValueError):
+
+class FhirFormatError(InputError):
     """A bundle that cannot be used: the message names the file, the entry and what was wrong."""
 
 

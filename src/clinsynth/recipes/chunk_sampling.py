@@ -9,7 +9,7 @@ import random
 from collections.abc import Sequence
 from typing import Any, Protocol
 
-from clinsynth.params import Paths
+from clinsynth.params import NonNegativeInt, Paths
 from clinsynth.records import read_jsonl
 
 
@@ -33,10 +33,10 @@ def select_chunks(records: Sequence[dict[str, Any]], *, split: str, min_chars: i
 class ChunkSampleConfig(Protocol):
     """The ``SampleConfig`` fields a chunk-per-prompt recipe shares."""
 
-    max_chunks: int
+    max_chunks: NonNegativeInt
     split: str
-    min_chars: int
-    max_chars: int
+    min_chars: NonNegativeInt
+    max_chars: NonNegativeInt
 
 
 # The recipe interface (see clinsynth.recipes) for recipes that prompt one chunk at a time.

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from clinsynth.params import PositiveInt
 from clinsynth.retrieval.encoder import encode_texts
 from clinsynth.retrieval.metrics import bm25_scores, rank_by_scores, report
 
@@ -26,8 +27,8 @@ class DenseSystem:
     load_query_tower: Callable[[], tuple[torch.nn.Module, Any]]  # -> (model, tokenizer)
     chunk_tower: str  # key of the chunk tower (systems with the same key share chunk embeddings)
     load_chunk_tower: Callable[[], tuple[torch.nn.Module, Any]]
-    query_max_length: int = 32
-    chunk_max_length: int = 256
+    query_max_length: PositiveInt = 32
+    chunk_max_length: PositiveInt = 256
 
 
 def group_chunks(chunks: Sequence[Mapping[str, Any]], patients: set[str]) -> dict[str, list[Mapping[str, Any]]]:

@@ -25,6 +25,7 @@ from typing import Any
 
 from clinsynth.generation.types import Rejection
 from clinsynth.kg import KnowledgeGraph
+from clinsynth.params import NonNegativeInt, PositiveInt
 from clinsynth.recipes.retrieval_queries import parse_completion
 from clinsynth.retrieval.abbreviations import name_key
 from clinsynth.retrieval.knowledge import (ExpansionConfig, concepts, hypernym_candidates, is_clean_name,
@@ -37,10 +38,10 @@ RELATION_ORDER = ("synonym", "hypernym", "label", "related")
 @dataclasses.dataclass(frozen=True)
 class PairsConfig:
     split: str = "train"
-    max_chunks: int = 0  # seeded sample of the chunks that name an entity; 0 = all
-    max_entities_per_chunk: int = 8
-    max_pairs_per_chunk: int = 4
-    max_per_relation: int = 2  # per entity and relation
+    max_chunks: NonNegativeInt = 0  # seeded sample of the chunks that name an entity; 0 = all
+    max_entities_per_chunk: PositiveInt = 8
+    max_pairs_per_chunk: PositiveInt = 4
+    max_per_relation: PositiveInt = 2  # per entity and relation
     related_exclude_provenance: tuple[str, ...] = ("icd10cm",)
     expansion: ExpansionConfig = ExpansionConfig()
 

@@ -21,20 +21,22 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
+from clinsynth.params import Fraction, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt
+
 LABELS = ("not_relevant", "relevant")
 
 
 @dataclasses.dataclass(frozen=True)
 class CrossEncoderConfig:
-    max_length: int = 128  # tokens of question + resource together; the resource side is truncated first
-    batch_size: int = 16
-    max_steps: int = 300
-    learning_rate: float = 5e-5
-    warmup_ratio: float = 0.1
-    weight_decay: float = 0.01
+    max_length: PositiveInt = 128  # tokens of question + resource together; the resource side is truncated first
+    batch_size: PositiveInt = 16
+    max_steps: PositiveInt = 300
+    learning_rate: PositiveFloat = 5e-5
+    warmup_ratio: Fraction = 0.1
+    weight_decay: NonNegativeFloat = 0.01
     bf16: bool = False  # bfloat16 autocast; measured slower than float32 at these small batches on CPU
-    threads: int = 1  # fixed for reproducibility; 2 threads on 2 shared cores ran 5x slower than 1
-    freeze_layers: int = 3  # embeddings + the lowest N encoder layers get no gradient (halves step time)
+    threads: PositiveInt = 1  # fixed for reproducibility; 2 threads on 2 shared cores ran 5x slower than 1
+    freeze_layers: NonNegativeInt = 3  # embeddings + the lowest N encoder layers get no gradient (halves step time)
 
 
 @dataclasses.dataclass(frozen=True)

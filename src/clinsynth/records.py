@@ -26,11 +26,15 @@ def write_jsonl(path: Path | str, records: Iterable[Any]) -> int:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     n = 0
-    with tmp.open("w", encoding="utf-8", newline="\n") as fh:
-        for record in records:
-            fh.write(dumps(record) + "\n")
-            n += 1
-    os.replace(tmp, path)
+    try:
+        with tmp.open("w", encoding="utf-8", newline="\n") as fh:
+            for record in records:
+                fh.write(dumps(record) + "\n")
+                n += 1
+        os.replace(tmp, path)
+    except BaseException:  # a record that cannot be written (or ^C): no half-written .tmp left behind
+        tmp.unlink(missing_ok=True)
+        raise
     return n
 
 
@@ -50,8 +54,13 @@ def write_json(path: Path | str, obj: Any) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(to_jsonable(obj), sort_keys=True, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(json.dumps(to_jsonable(obj), sort_keys=True, indent=2, ensure_ascii=False) + "\n",
+                       encoding="utf-8")
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def read_json(path: Path | str) -> Any:

@@ -46,7 +46,7 @@ class BratIssue:
 
 
 ISSUE_KINDS = ("malformed_line", "span_out_of_bounds", "span_text_mismatch", "duplicate_id",
-               "missing_reference", "missing_file")
+               "missing_reference", "missing_file", "not_utf8")
 
 _ID = re.compile(r"[TREAMN#]\S*\Z")
 _SPAN = re.compile(r"(\d+) (\d+)\Z")

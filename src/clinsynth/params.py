@@ -248,10 +248,12 @@ def read_params(path: Path | str = DEFAULT_PARAMS_FILE) -> dict[str, Any]:
     path = Path(path)
     if not path.exists():
         raise ConfigError(f"{path}: not found; run from the repository root or pass the params file")
+    raw = path.read_bytes()
     try:
-        text = path.read_text(encoding="utf-8")
+        text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise ConfigError(f"{path}: byte {exc.start}: not UTF-8 ({exc.reason}); save it as UTF-8") from None
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise ConfigError(f"{path}:{line}: byte {exc.start} is not UTF-8 ({exc.reason}); save it as UTF-8") from None
     data = load_yaml(text, str(path)) or {}
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level")

@@ -16,6 +16,7 @@ from typing import Literal
 
 import numpy as np
 
+from clinsynth.errors import InputError
 from clinsynth.evaluation.icd import evaluate, rare_codes, round_metrics
 from clinsynth.params import NonNegativeInt, PositiveInt, load_base, load_params
 from clinsynth.records import read_jsonl, write_json
@@ -54,7 +55,7 @@ def main(variant: str) -> None:
     synthetic = icd.synthetic_examples(list(read_jsonl(Path(cfg.corpora_dir) / f"{variant}.jsonl")), patterns)
     saved = np.load(cfg.embeddings)
     if list(saved["train_ids"]) != [e.id for e in train] or list(saved["test_ids"]) != [e.id for e in test]:
-        raise ValueError(f"{cfg.embeddings}: note ids differ from the notes' labelled train/test notes; rerun embed_kg_notes")
+        raise InputError(f"{cfg.embeddings}: note ids differ from the notes' labelled train/test notes; rerun embed_kg_notes")
     started = time.perf_counter()
     x_syn = np.zeros((0, saved["train"].shape[1]), dtype=np.float32)
     if "minilm" in cfg.models and synthetic:

@@ -21,6 +21,10 @@ class InputError(ValueError):
     """Base class of the errors a user's input or params cause; the message says where, what, and how to fix it."""
 
 
+class SetupError(InputError, RuntimeError):
+    """Something the user installs or runs is missing or failed (a package, a dvc command); the message says which."""
+
+
 # "module:Class" of expected errors that do not (yet) derive from InputError.
 ELSEWHERE = (
     "clinsynth.generation.cache:CacheError",

@@ -29,6 +29,7 @@ from typing import Any
 
 from clinsynth.brat import (DecodedSegment, DecodeRejection, Document, EncodedSegment, Entity, decode_segment,
                             encode_segments, parse_marks, read_corpus)
+from clinsynth.errors import InputError
 from clinsynth.generation.types import Rejection
 from clinsynth.params import Fraction, NonNegativeFloat, NonNegativeInt, Paths, PositiveFloat, PositiveInt
 from clinsynth.quality.checks import CheckOutcome, prompt_source_text, register_check
@@ -197,7 +198,7 @@ def decode_generations(documents: Sequence[Document], prompts: Sequence[dict[str
     by_prompt = {p["id"]: p for p in prompts}
     missing = sorted({g["prompt_id"] for g in generations} - set(by_prompt))
     if missing:
-        raise ValueError(f"generations cite prompts not in the prompts file, e.g. {missing[0]!r}; "
+        raise InputError(f"generations cite prompts not in the prompts file, e.g. {missing[0]!r}; "
                          f"rerun sample@brat_augment and generate@brat_augment")
     index = NgramIndex(cfg.leakage_ngram).add(train_texts)
     records, kept, seen = [], [], set()
@@ -206,7 +207,7 @@ def decode_generations(documents: Sequence[Document], prompts: Sequence[dict[str
         segment = EncodedSegment.from_dict(by_prompt[g["prompt_id"]]["vars"]["record"]["segment"])
         source = by_doc.get(segment.doc_id)
         if source is None:
-            raise ValueError(f"generation {g['id']}: document {segment.doc_id!r} of segment {segment.segment_id} "
+            raise InputError(f"generation {g['id']}: document {segment.doc_id!r} of segment {segment.segment_id} "
                              f"is not in the corpus; the corpus changed since sampling (rerun sample@brat_augment)")
         record = {"id": g["id"], "prompt_id": g["prompt_id"], "segment_id": segment.segment_id}
         doc_id = f"{segment.doc_id}.s{segment.segment_id.rpartition(':')[2]}.g{ordinal[segment.segment_id]}"

@@ -9,7 +9,7 @@ import random
 from collections.abc import Sequence
 from typing import Any, Protocol
 
-from clinsynth.params import NonNegativeInt, Paths
+from clinsynth.params import ConfigError, NonNegativeInt, Paths
 from clinsynth.records import read_jsonl
 
 
@@ -21,7 +21,7 @@ def select_chunks(records: Sequence[dict[str, Any]], *, split: str, min_chars: i
     The pool is sorted by id before sampling, so the choice does not depend on the input order.
     """
     if max_chars and max_chars < min_chars:
-        raise ValueError(f"max_chars ({max_chars}) is below min_chars ({min_chars}): no chunk can qualify")
+        raise ConfigError(f"max_chars ({max_chars}) is below min_chars ({min_chars}): no chunk can qualify")
     pool = sorted((r for r in records if r["split"] == split
                    and min_chars <= len(r["text"].strip()) <= (max_chars or float("inf"))),
                   key=lambda r: r["id"])

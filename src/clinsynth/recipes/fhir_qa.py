@@ -32,7 +32,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from clinsynth.generation.types import Rejection
-from clinsynth.params import NonNegativeInt, Paths, PositiveInt
+from clinsynth.params import ConfigError, NonNegativeInt, Paths, PositiveInt
 from clinsynth.recipes.replies import screen_reply
 from clinsynth.records import read_jsonl
 
@@ -90,7 +90,7 @@ def select_sources(records: Sequence[dict[str, Any]], cfg: SampleConfig, seed: i
     seeded sample, sorted by id.
     """
     if not 1 <= cfg.min_resources <= cfg.max_resources:
-        raise ValueError(f"sample.fhir_qa: need 1 <= min_resources ({cfg.min_resources}) <= max_resources "
+        raise ConfigError(f"sample.fhir_qa: need 1 <= min_resources ({cfg.min_resources}) <= max_resources "
                          f"({cfg.max_resources})")
     patients: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for r in records:

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from clinsynth.errors import InputError
 from clinsynth.params import PositiveInt
 from clinsynth.retrieval.encoder import encode_texts
 from clinsynth.retrieval.metrics import bm25_scores, rank_by_scores, report
@@ -62,7 +63,7 @@ def evaluate_systems(queries: Sequence[Mapping[str, Any]], chunks: Sequence[Mapp
     by_patient = group_chunks(chunks, {q["patient_id"] for q in queries})
     missing = sorted({q["patient_id"] for q in queries} - set(by_patient))
     if missing:
-        raise ValueError(f"{len(missing)} query patients have no chunks (first {missing[0]!r}); "
+        raise InputError(f"{len(missing)} query patients have no chunks (first {missing[0]!r}); "
                          "the query set and chunks files are out of step: rerun retrieval_queryset")
     results, timing = {}, {}
     start = time.perf_counter()

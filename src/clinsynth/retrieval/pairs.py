@@ -23,6 +23,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from clinsynth.errors import InputError
 from clinsynth.generation.types import Rejection
 from clinsynth.kg import KnowledgeGraph
 from clinsynth.params import NonNegativeInt, PositiveInt
@@ -161,13 +162,13 @@ def llm_pairs(prompts: Iterable[dict[str, Any]], generations: Iterable[dict[str,
     for gen in sorted(generations, key=lambda g: g["prompt_id"]):
         prompt = by_prompt.get(gen["prompt_id"])
         if prompt is None:
-            raise ValueError(f"generation {gen['id']}: prompt {gen['prompt_id']!r} not in the prompts file; "
+            raise InputError(f"generation {gen['id']}: prompt {gen['prompt_id']!r} not in the prompts file; "
                              "rerun sample@retrieval_queries and generate@retrieval_queries together")
         chunk_id = prompt["source_ids"][0]
         chunk = by_chunk.get(chunk_id)
         if chunk is None or chunk["split"] != cfg.split:
             found = "missing" if chunk is None else f"in split {chunk['split']!r}"
-            raise ValueError(f"prompt {prompt['id']}: chunk {chunk_id!r} is {found}; expected a {cfg.split!r} chunk "
+            raise InputError(f"prompt {prompt['id']}: chunk {chunk_id!r} is {found}; expected a {cfg.split!r} chunk "
                              "of the current chunks file (stale generations? rerun sample/generate)")
         parsed = parse_completion(gen["text"], prompt)
         counts["generations"] += 1

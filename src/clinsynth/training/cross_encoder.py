@@ -21,7 +21,8 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
-from clinsynth.params import Fraction, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt
+from clinsynth.errors import InputError
+from clinsynth.params import ConfigError, Fraction, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt
 
 LABELS = ("not_relevant", "relevant")
 
@@ -88,9 +89,9 @@ def freeze_lower_layers(model: torch.nn.Module, n: int) -> None:
     base = model.base_model
     layers = getattr(getattr(base, "encoder", None), "layer", None)
     if layers is None or not hasattr(base, "embeddings"):
-        raise ValueError(f"freeze_layers={n}: {type(model).__name__} has no embeddings/encoder.layer; set freeze_layers: 0")
+        raise ConfigError(f"freeze_layers={n}: {type(model).__name__} has no embeddings/encoder.layer; set freeze_layers: 0")
     if n > len(layers):
-        raise ValueError(f"freeze_layers={n}: the model has only {len(layers)} encoder layers")
+        raise ConfigError(f"freeze_layers={n}: the model has only {len(layers)} encoder layers")
     for module in [base.embeddings, *layers[:n]]:
         for param in module.parameters():
             param.requires_grad = False
@@ -115,7 +116,7 @@ def train_cross_encoder(model_factory: Callable[[], torch.nn.Module], tokenizer,
     from transformers import get_linear_schedule_with_warmup
 
     if not examples:
-        raise ValueError("train_cross_encoder: no training examples")
+        raise InputError("train_cross_encoder: no training examples")
     set_determinism(seed, cfg.threads)
     model = model_factory()
     generator = torch.Generator().manual_seed(seed)

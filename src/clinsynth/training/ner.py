@@ -27,6 +27,7 @@ import torch
 from tqdm import tqdm
 
 from clinsynth.brat import AnnLayout, Document, Entity
+from clinsynth.errors import InputError
 from clinsynth.params import Fraction, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt
 from clinsynth.training.cross_encoder import freeze_lower_layers, set_determinism
 
@@ -184,7 +185,7 @@ def train_ner(model_factory: Callable[[Sequence[str]], torch.nn.Module], tokeniz
     from transformers import get_linear_schedule_with_warmup
 
     if not windows:
-        raise ValueError("train_ner: no training windows")
+        raise InputError("train_ner: no training windows")
     set_determinism(seed, cfg.threads)
     model = model_factory(labels)
     features = encode_windows(tokenizer, windows, labels, cfg.max_length)

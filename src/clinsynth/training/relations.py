@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from clinsynth.brat import Document, Entity, Relation
+from clinsynth.errors import InputError
 from clinsynth.params import Fraction, NonNegativeInt, PositiveFloat, PositiveInt
 
 Span = tuple[int, int]
@@ -115,7 +116,7 @@ def train_relations(examples: Sequence[Candidate], cfg: RelationConfig, seed: in
 
     labels = [c.positive for c in examples]
     if len(set(labels)) < 2:
-        raise ValueError(f"train_relations: {len(examples)} candidates, all {'positive' if any(labels) else 'negative'}; "
+        raise InputError(f"train_relations: {len(examples)} candidates, all {'positive' if any(labels) else 'negative'}; "
                          f"expected both classes (is relation window {cfg.window} too small?)")
     names = sorted({f for c in examples for f in c.features})
     column = {name: i for i, name in enumerate(names)}

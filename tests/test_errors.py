@@ -99,3 +99,10 @@ def test_every_stage_reports_through_run_stage():
     for stage in sorted((ROOT / "stages").glob("*.py")):
         tail = stage.read_text().rsplit('if __name__ == "__main__":', 1)[1]
         assert "from clinsynth.errors import run_stage" in tail and "run_stage(main" in tail, stage.name
+
+
+def test_stage_with_an_argument_is_named_as_dvc_names_it(tmp_path):
+    result = run([str(ROOT / "stages" / "sample.py"), "rephrase"], tmp_path)  # no params.yaml here
+    assert result.returncode == 1
+    assert result.stderr == ("sample@rephrase: params.yaml: not found; run from the repository root or pass the "
+                             "params file\n")

@@ -142,3 +142,10 @@ def test_the_repository_params_load_with_every_range():
     IngestConfig = stage_module("ingest").IngestConfig
     cfg = load_params("ingest", IngestConfig, ROOT / "params.yaml")
     assert cfg.chunk_chars >= 1 and abs(sum(cfg.split_fractions.values()) - 1) < 1e-6 and "base" in data
+
+
+def test_optional_values_keep_the_none_in_a_type_error_and_the_range_in_a_range_error():
+    with pytest.raises(ConfigError, match=r"^s.maybe: expected float >= 0 and <= 1 \| None, got str 'x'$"):
+        from_mapping(Sizes, {"maybe": "x"}, "s")
+    with pytest.raises(ConfigError, match=r"^s.maybe: expected float >= 0 and <= 1, got 2.0$"):
+        from_mapping(Sizes, {"maybe": 2}, "s")

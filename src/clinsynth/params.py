@@ -109,6 +109,8 @@ def _check_annotated(value: Any, tp: Any, markers: tuple[Any, ...], where: str) 
 
 
 def _type_name(tp: Any) -> str:
+    if get_origin(tp) in (typing.Union, types.UnionType):
+        return " | ".join("None" if a is type(None) else _type_name(a) for a in get_args(tp))
     if get_origin(tp) is Annotated:
         inner, *markers = get_args(tp)
         ranges = [m.describe() for m in markers if isinstance(m, Range)]
@@ -150,8 +152,9 @@ def _convert(value: Any, tp: Any, where: str, profile: str | None) -> Any:
             try:
                 return _convert(value, option, where, profile)
             except ConfigError as exc:
-                errors.append(exc)
-        if len(errors) == 1:  # `X | None`: X's own message (a range, a key) says more than "expected X | None"
+                if _is_kind(value, option):  # right kind, wrong value (a range, a key): that message says more
+                    errors.append(exc)
+        if len(errors) == 1:
             raise errors[0]
         raise ConfigError(f"{where}: expected {_type_name(tp)}, got {type(value).__name__} {value!r}")
     if origin is Literal:
@@ -180,6 +183,20 @@ def _convert(value: Any, tp: Any, where: str, profile: str | None) -> Any:
     if isinstance(tp, type) and not isinstance(value, tp):
         raise ConfigError(f"{where}: expected {tp.__name__}, got {type(value).__name__} {value!r}")
     return value
+
+
+def _is_kind(value: Any, tp: Any) -> bool:
+    """Whether ``value`` is of ``tp``'s basic kind (number, str, list, mapping), whatever its range or contents."""
+    if get_origin(tp) is Annotated:
+        tp = get_args(tp)[0]
+    origin = get_origin(tp) or tp
+    if dataclasses.is_dataclass(tp) or origin is dict:
+        return isinstance(value, dict)
+    if origin in (list, tuple):
+        return isinstance(value, list)
+    if tp in (int, float):
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    return isinstance(tp, type) and isinstance(value, tp)
 
 
 def _accepts_mapping(tp: Any) -> bool:

@@ -100,7 +100,7 @@ def _not_utf8(text: str, path: Path, first_line: int) -> BadRow | None:
 
 
 def _unencodable(note: RawNote) -> BadRow | None:
-    """A lone surrogate (JSON "\ud800") reads fine but cannot be written as UTF-8: reject it here, not mid-write."""
+    """A lone surrogate (JSON "\\ud800") reads fine but cannot be written as UTF-8: reject it here, not mid-write."""
     try:
         for value in (note.id, note.text):
             if not value.isascii():

@@ -13,7 +13,7 @@ import tempfile
 from pathlib import Path
 
 from clinsynth.demo_data import build_demo, load_crosswalk, run_synthea
-from clinsynth.params import load_base, load_params
+from clinsynth.params import PositiveInt, load_base, load_params
 from clinsynth.records import write_json, write_jsonl
 
 
@@ -21,7 +21,7 @@ from clinsynth.records import write_json, write_jsonl
 class DemoDataConfig:
     sets: list[str]  # the stage's foreach list: [synthea] builds the demo inputs, [] drops the stage
     out_dir: str
-    patients: int
+    patients: PositiveInt
     reference_date: str
     exclude_resources: list[str]
     crosswalk: str
@@ -48,4 +48,6 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from clinsynth.errors import run_stage
+
+    run_stage(main)

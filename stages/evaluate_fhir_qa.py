@@ -38,7 +38,7 @@ from clinsynth.fhir.templated import Question  # noqa: E402
 from clinsynth.generation.cache import GenerationCache  # noqa: E402
 from clinsynth.generation.factory import GenerateConfig, make_backend  # noqa: E402
 from clinsynth.generation.types import SamplingParams  # noqa: E402
-from clinsynth.params import ConfigError, load_base, load_params  # noqa: E402
+from clinsynth.params import ConfigError, Fraction, NonNegativeInt, PositiveInt, load_base, load_params  # noqa: E402
 from clinsynth.preflight import require  # noqa: E402
 from clinsynth.records import read_json, read_jsonl, write_json  # noqa: E402
 from clinsynth.training.cross_encoder import load_cross_encoder, predict_proba, set_determinism  # noqa: E402
@@ -50,21 +50,21 @@ PairScorer = Callable[[list[tuple[str, str]]], list[float]]
 
 @dataclasses.dataclass(frozen=True)
 class AnswerSettings:
-    max_questions: int  # seeded sample of the test questions answered by each model; 0: all
+    max_questions: NonNegativeInt  # seeded sample of the test questions answered by each model; 0: all
     adapter: str  # finetune_fhir_answer's LoRA adapter
     template: str  # the answer prompt
     sampling: SamplingParams  # temperature 0: greedy
-    candidates: int  # end to end: lexically shortlisted resources per question, scored by the cross-encoder
-    top_k: int  # end to end: at most this many predicted resources
+    candidates: PositiveInt  # end to end: lexically shortlisted resources per question, scored by the cross-encoder
+    top_k: PositiveInt  # end to end: at most this many predicted resources
 
 
 @dataclasses.dataclass(frozen=True)
 class SequentialSettings:
     adapter: str  # finetune_fhir_sequential's LoRA adapter (on generate.transformers.model)
     template: str  # relevance as generation (the phase 1 prompt)
-    max_length: int  # prompt tokens kept (from the right), as in phase 1
-    max_pairs: int  # seeded sample of the test pairs and of the dev pairs scored by the LM; 0: all
-    batch_size: int
+    max_length: PositiveInt  # prompt tokens kept (from the right), as in phase 1
+    max_pairs: NonNegativeInt  # seeded sample of the test pairs and of the dev pairs scored by the LM; 0: all
+    batch_size: PositiveInt
 
 
 @dataclasses.dataclass(frozen=True)
@@ -75,10 +75,10 @@ class EvaluateFhirQaConfig:
     questions: str  # qa_test.jsonl
     pairs: str  # pairs_test.jsonl
     dev_pairs: str  # pairs_dev.jsonl: tunes the model's and the baseline's thresholds
-    default_threshold: float  # also reported: the model at this P(relevant), untuned
-    max_context_resources: int  # resources shown per question for answers
-    batch_size: int
-    threads: int
+    default_threshold: Fraction  # also reported: the model at this P(relevant), untuned
+    max_context_resources: PositiveInt  # resources shown per question for answers
+    batch_size: PositiveInt
+    threads: PositiveInt
     answers: AnswerSettings
     sequential: SequentialSettings
 
@@ -238,4 +238,6 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from clinsynth.errors import run_stage
+
+    run_stage(main)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from clinsynth.params import load_base, load_params
+from clinsynth.params import ConfigError, load_base, load_params
 from clinsynth.records import read_json, write_json
 
 
@@ -50,7 +50,7 @@ def main() -> None:
     cfg = load_params("evaluate_kg_notes", EvaluateKgNotesConfig)
     unknown = sorted(set(cfg.upsampled) - set(cfg.variants))
     if unknown:
-        raise ValueError(f"params.yaml evaluate_kg_notes.upsampled {unknown}: not in evaluate_kg_notes.variants {cfg.variants}")
+        raise ConfigError(f"params.yaml evaluate_kg_notes.upsampled {unknown}: not in evaluate_kg_notes.variants {cfg.variants}")
     quality = read_json(cfg.quality)["variants"]
     results = {variant: read_json(Path(cfg.results_dir) / f"{variant}.json") for variant in cfg.variants}
     table: dict = {"icd": {"baseline": {}, "augmented": {}}, "symptom_usage_mean": {}, "synthetic_notes": {}}
@@ -69,4 +69,6 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from clinsynth.errors import run_stage
+
+    run_stage(main)

@@ -10,7 +10,7 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
-from clinsynth.params import load_base, load_params  # noqa: E402
+from clinsynth.params import PositiveInt, load_base, load_params  # noqa: E402
 from clinsynth.records import read_json, read_jsonl, write_json  # noqa: E402
 from clinsynth.retrieval.encoder import META_FILE, load_pretrained, load_retriever  # noqa: E402
 from clinsynth.retrieval.evaluation import DenseSystem, evaluate_systems  # noqa: E402
@@ -21,8 +21,8 @@ from clinsynth.training.cross_encoder import set_determinism  # noqa: E402
 class EvaluateRetrievalConfig:
     queries: str  # retrieval_queryset output
     models_dir: str  # train_retriever out_dir: <models_dir>/stage1, <models_dir>/stage2
-    batch_size: int = 64
-    threads: int = 1
+    batch_size: PositiveInt = 64
+    threads: PositiveInt = 1
 
 
 def dense_system(name: str, path: Path | None, base_model: str, meta: dict) -> DenseSystem:
@@ -53,4 +53,6 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from clinsynth.errors import run_stage
+
+    run_stage(main)

@@ -19,7 +19,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 from clinsynth.fhir.synthetic import TrainData, answer_training_pairs  # noqa: E402
-from clinsynth.params import load_base, load_params  # noqa: E402
+from clinsynth.params import NonNegativeInt, PositiveInt, load_base, load_params  # noqa: E402
 from clinsynth.records import read_jsonl, write_json  # noqa: E402
 from clinsynth.training.lora import LoraTrainConfig, qlora_factory, result_facts, save_adapter, train_lora  # noqa: E402
 
@@ -32,8 +32,8 @@ class FinetuneFhirAnswerConfig:
     questions: str  # fhir_qa_testset's qa_train.jsonl (templated)
     resources: str
     template: str  # the answer prompt (the evaluation renders the same)
-    max_pairs: int  # seeded sample of the pairs; 0: all
-    max_context_resources: int
+    max_pairs: NonNegativeInt  # seeded sample of the pairs; 0: all
+    max_context_resources: PositiveInt
     qlora: bool  # 4-bit NF4 base (bitsandbytes, CUDA); false: plain LoRA
     out_dir: str
     train: LoraTrainConfig
@@ -61,4 +61,6 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from clinsynth.errors import run_stage
+
+    run_stage(main)

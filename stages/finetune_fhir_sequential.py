@@ -22,19 +22,19 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 from clinsynth.fhir.relevance import PairConfig  # noqa: E402
 from clinsynth.fhir.relevance_lm import relevance_lora_pairs  # noqa: E402
 from clinsynth.fhir.synthetic import TrainData, answer_training_pairs, relevance_training_pairs  # noqa: E402
-from clinsynth.params import load_base, load_params  # noqa: E402
+from clinsynth.params import NonNegativeInt, PositiveFloat, PositiveInt, load_base, load_params  # noqa: E402
 from clinsynth.records import read_jsonl, write_json  # noqa: E402
 from clinsynth.training.lora import LoraTrainConfig, result_facts, save_adapter, train_lora  # noqa: E402
 
 
 @dataclasses.dataclass(frozen=True)
 class PhaseOneTrain:
-    max_length: int  # relevance prompts are short (~120 SmolLM2 tokens)
-    min_reply_tokens: int  # the reply is "yes"/"no" + eos
-    batch_size: int
-    max_steps: int
-    learning_rate: float
-    warmup_steps: int
+    max_length: PositiveInt  # relevance prompts are short (~120 SmolLM2 tokens)
+    min_reply_tokens: NonNegativeInt  # the reply is "yes"/"no" + eos
+    batch_size: PositiveInt
+    max_steps: PositiveInt
+    learning_rate: PositiveFloat
+    warmup_steps: NonNegativeInt
     bf16: bool  # phase 1 measured 4.7 s/step float32 vs 7.0 s/step bf16 autocast (batch 4 x ~120 tokens, 1 thread)
 
 
@@ -46,7 +46,7 @@ class RelevancePhase:  # pair sources as train_fhir_relevance
     resources: str
     llm_pairs: PairConfig
     template: str  # relevance as generation: question + resource -> yes | no
-    max_pairs: int  # seeded sample of the pairs; 0: all
+    max_pairs: NonNegativeInt  # seeded sample of the pairs; 0: all
     train: PhaseOneTrain
 
 
@@ -57,8 +57,8 @@ class AnswerPhase:  # as finetune_fhir_answer
     questions: str  # fhir_qa_testset's qa_train.jsonl
     resources: str
     template: str
-    max_pairs: int
-    max_context_resources: int
+    max_pairs: NonNegativeInt
+    max_context_resources: PositiveInt
     train: LoraTrainConfig
 
 
@@ -105,4 +105,6 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from clinsynth.errors import run_stage
+
+    run_stage(main)

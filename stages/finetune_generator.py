@@ -10,7 +10,7 @@ import dataclasses
 from pathlib import Path
 
 from clinsynth.kg import KnowledgeGraph
-from clinsynth.params import load_base, load_params
+from clinsynth.params import NonNegativeInt, load_base, load_params
 from clinsynth.prompting import load_template, render_messages
 from clinsynth.recipes import kg_notes, kg_notes_corpora
 from clinsynth.records import read_jsonl, write_json
@@ -21,7 +21,7 @@ from clinsynth.training.lora import LoraTrainConfig, Pair, save_adapter, train_l
 class FinetuneGeneratorConfig:
     base_model: str  # HF directory of the generator (stage generator_model)
     template: str  # the kg_notes template the pairs are rendered with
-    max_pairs: int  # seeded sample of labelled train notes; 0: all
+    max_pairs: NonNegativeInt  # seeded sample of labelled train notes; 0: all
     out_dir: str
     train: LoraTrainConfig
     resolve: kg_notes.ResolveConfig = kg_notes.ResolveConfig()
@@ -54,4 +54,6 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from clinsynth.errors import run_stage
+
+    run_stage(main)

@@ -86,10 +86,12 @@ def merge_main(recipe_name: str, cfg: GenerateConfig, prompts: list[dict], out: 
 
 
 if __name__ == "__main__":
+    from clinsynth.errors import run_stage
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("recipe")
     group = parser.add_mutually_exclusive_group()
     group.add_argument("--shard", metavar="I/N", help="generate only shard I (0-based) of N")
     group.add_argument("--merge", action="store_true", help="merge the generate.shards shards into today's outputs")
     args = parser.parse_args()
-    main(args.recipe, shard=args.shard, merge=args.merge)
+    run_stage(main, args.recipe, shard=args.shard, merge=args.merge)

@@ -53,4 +53,6 @@ def main(corpus: str) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    from clinsynth.errors import run_stage
+
+    run_stage(main, sys.argv[1])

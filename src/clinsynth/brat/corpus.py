@@ -41,10 +41,29 @@ def write_text(path: Path, text: str) -> None:
         fh.write(text)
 
 
+def utf8_issue(path: Path, source: str) -> BratIssue | None:
+    """An issue ``source:line: byte N (0xNN) is not UTF-8`` if ``path`` does not decode, else None."""
+    data = path.read_bytes()
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        message = (f"{source}:{line}: byte {exc.start} (0x{data[exc.start]:02x}) is not UTF-8 ({exc.reason}); "
+                   "brat reads UTF-8: convert the file (e.g. iconv -f latin1 -t utf-8)")
+        return BratIssue(source, line, "not_utf8", message)
+    return None
+
+
 def read_document_lenient(txt_path: Path | str, doc_id: str | None = None) -> tuple[Document, list[BratIssue]]:
-    """Read ``txt_path`` and the .ann beside it; return the document (bad lines left out) and every issue."""
+    """Read ``txt_path`` and the .ann beside it; return the document (bad lines left out) and every issue.
+
+    A file that is not UTF-8 gives one ``not_utf8`` issue and an empty document.
+    """
     txt_path = Path(txt_path)
     ann_path = txt_path.with_suffix(".ann")
+    undecodable = [i for p in (txt_path, ann_path) if p.exists() and (i := utf8_issue(p, p.name))]
+    if undecodable:
+        return Document(doc_id if doc_id is not None else txt_path.stem, ""), undecodable
     ann_text = read_text(ann_path) if ann_path.exists() else ""
     document, issues = parse_ann_lenient(
         ann_text, doc_id=doc_id if doc_id is not None else txt_path.stem, doc_text=read_text(txt_path),
@@ -99,15 +118,34 @@ def _read_one(path: Path, directory: Path) -> tuple[list[BratIssue], Document | 
     if path.suffix != ".txt" or not path.is_file():
         return [], None
     document, doc_issues = read_document_lenient(path, relative.with_suffix("").as_posix())
-    source = relative.with_suffix(".ann").as_posix()
-    # re-home messages from the bare file name onto the path relative to the corpus
-    return [dataclasses.replace(i, source=source, message=source + i.message[len(i.source):])
+    # re-home messages from the bare file name onto the path relative to the corpus (the .ann's, or the .txt's)
+    sources = {i.source: relative.with_suffix(Path(i.source).suffix or ".ann").as_posix() for i in doc_issues}
+    return [dataclasses.replace(i, source=sources[i.source], message=sources[i.source] + i.message[len(i.source):])
             for i in doc_issues], document
 
 
 def write_document(document: Document, directory: Path | str) -> Path:
-    """Write ``<directory>/<id>.txt`` and ``.ann`` byte-exact (``newline=''``); return the .txt path."""
-    txt_path = Path(directory) / f"{document.id}.txt"
+    """Write ``<directory>/<id>.txt`` and ``.ann`` byte-exact (``newline=''``); return the .txt path.
+
+    An id that would land outside ``directory`` (``../x``, ``/abs/x``, a NUL) is a BratFormatError: ingest checks
+    note ids, this is the second line of defence.
+    """
+    txt_path = _inside(Path(directory), document.id)
     write_text(txt_path, document.text)
     write_text(txt_path.with_suffix(".ann"), format_ann(document))
     return txt_path
+
+
+def _inside(directory: Path, doc_id: str) -> Path:
+    """``directory/<doc_id>.txt``, refused unless it resolves inside ``directory`` (sub/note_01 is fine)."""
+    problem = None
+    if not doc_id or "\0" in doc_id or "\\" in doc_id or Path(doc_id).is_absolute():
+        problem = "is empty, absolute, or holds a NUL or backslash"
+    elif not (directory / f"{doc_id}.txt").resolve().is_relative_to(directory.resolve()):
+        problem = f"would be written outside {directory}"
+    elif any(part in ("", ".", "..") or part.startswith(".") for part in doc_id.split("/")):
+        problem = "has an empty, '.', '..' or hidden path part"
+    if problem:
+        raise BratFormatError(f"document id {doc_id!r} {problem}; expected a path relative to the corpus folder "
+                              "(e.g. sub/note_01)")
+    return directory / f"{doc_id}.txt"

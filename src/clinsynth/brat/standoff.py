@@ -25,9 +25,10 @@ from collections.abc import Iterator
 
 from clinsynth.brat.model import (AnnLayout, Annotation, Attribute, Document, Entity, Equivalence, Event,
                                   Normalization, Note, Relation, Span)
+from clinsynth.errors import InputError
 
 
-class BratFormatError(ValueError):
+class BratFormatError(InputError):
     """A .ann line or a document that breaks the standoff format; the message says ``file:line``, what, expected."""
 
 
@@ -45,7 +46,7 @@ class BratIssue:
 
 
 ISSUE_KINDS = ("malformed_line", "span_out_of_bounds", "span_text_mismatch", "duplicate_id",
-               "missing_reference", "missing_file")
+               "missing_reference", "missing_file", "not_utf8")
 
 _ID = re.compile(r"[TREAMN#]\S*\Z")
 _SPAN = re.compile(r"(\d+) (\d+)\Z")

@@ -17,8 +17,10 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from typing import Any
 
+from clinsynth.errors import InputError
 
-class EvaluationError(ValueError):
+
+class EvaluationError(InputError):
     """Rankings, predictions and gold sets are out of step."""
 
 

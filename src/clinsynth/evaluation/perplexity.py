@@ -16,6 +16,7 @@ from collections.abc import Sequence
 import torch
 from tqdm import tqdm
 
+from clinsynth.errors import InputError
 from clinsynth.training.lm import MaskedVocab, MaskingConfig, batches, mask_batch, masked_lm_loss
 
 
@@ -29,7 +30,7 @@ class LMScore:
 
 def score(nll: float, tokens: int) -> LMScore:
     if tokens == 0:
-        raise ValueError("no predicted tokens; expected at least one block of 2+ tokens")
+        raise InputError("no predicted tokens; expected at least one block of 2+ tokens")
     return LMScore(nll, tokens, nll / tokens, math.exp(nll / tokens))
 
 

@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
+from clinsynth.errors import InputError
 
-class FhirFormatError(ValueError):
+
+class FhirFormatError(InputError):
     """A bundle that cannot be used: the message names the file, the entry and what was wrong."""
 
 
@@ -83,11 +86,30 @@ def parse_bundle(data: Any, name: str, validate_types: Collection[str] | None = 
 
 def read_bundle(path: Path | str, validate_types: Collection[str] | None = None) -> PatientRecord:
     path = Path(path)
+    raw = path.read_bytes()
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise FhirFormatError(f"{path.name}: line {line}, byte {exc.start}: 0x{raw[exc.start]:02x} is not UTF-8 "
+                              f"({exc.reason}); FHIR JSON is UTF-8: convert the file") from None
+    try:
+        data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise FhirFormatError(f"{path.name}: line {exc.lineno}: invalid JSON ({exc.msg})") from exc
+    try:  # valid JSON can hold half a UTF-16 pair ("\\ud800") that no UTF-8 output can: refuse it here, not mid-write
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        lone = _LONE_SURROGATE.search(text)
+        where = f"line {text.count(chr(10), 0, lone.start()) + 1}: {lone.group()}" if lone else "a string"
+        raise FhirFormatError(f"{path.name}: {where} is half of a UTF-16 surrogate pair (a lone surrogate); "
+                              "fix the escape") from None
     return parse_bundle(data, path.name, validate_types)
+
+
+# a \uD800-\uDBFF escape not followed by a \uDC00-\uDFFF one, or a low one without a high one before it
+_LONE_SURROGATE = re.compile(r"\\u[dD][89abAB][0-9a-fA-F]{2}(?!\\u[dD][c-fC-F][0-9a-fA-F]{2})"
+                             r"|(?<!\\u[dD][89abAB][0-9a-fA-F]{2})\\u[dD][c-fC-F][0-9a-fA-F]{2}")
 
 
 def bundle_files(folder: Path | str) -> list[Path]:

@@ -11,7 +11,7 @@ from typing import Any, Literal
 from tqdm import tqdm
 
 from clinsynth.corpus import SPLITS, assign_splits
-from clinsynth.fhir.bundle import PatientRecord, bundle_files, read_bundle
+from clinsynth.fhir.bundle import FhirFormatError, PatientRecord, bundle_files, read_bundle
 from clinsynth.fhir.flatten import Resource, flatten_record
 
 
@@ -30,7 +30,7 @@ def read_records(folder: Path | str, validate: Literal["all", "kept", "none"], k
     seen: dict[str, str] = {}
     for rec in records:
         if rec.patient_id in seen:
-            raise ValueError(f"{rec.source}: patient {rec.patient_id} also in {seen[rec.patient_id]}; one bundle per patient")
+            raise FhirFormatError(f"{rec.source}: patient {rec.patient_id} also in {seen[rec.patient_id]}; one bundle per patient")
         seen[rec.patient_id] = rec.source
     return records
 

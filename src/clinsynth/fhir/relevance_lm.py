@@ -23,6 +23,7 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
+from clinsynth.errors import InputError
 from clinsynth.fhir.answers import render_chat
 from clinsynth.fhir.relevance import Pair as RelevancePair
 from clinsynth.generation.types import Message
@@ -30,7 +31,7 @@ from clinsynth.generation.types import Message
 YES, NO = "yes", "no"
 
 
-class RelevanceLmError(ValueError):
+class RelevanceLmError(InputError):
     """A tokenizer whose "yes" and "no" replies start with the same token, or without a chat template."""
 
 

@@ -24,6 +24,7 @@ from clinsynth.fhir.answers import answer_messages, context_resources
 from clinsynth.fhir.flatten import Resource
 from clinsynth.fhir.relevance import Pair, PairConfig, make_pairs
 from clinsynth.fhir.templated import Question
+from clinsynth.params import ConfigError
 
 TrainData = Literal["llm", "templated", "both"]
 TRAIN_DATA = ("llm", "templated", "both")
@@ -43,10 +44,10 @@ def llm_questions(generations: Iterable[Mapping[str, Any]], split: str = "train"
 def training_questions(train_data: str, llm: Sequence[Question], templated: Sequence[Question]) -> list[Question]:
     """The questions a model trains on: the LLM-written ones, the templated train ones, or both."""
     if train_data not in TRAIN_DATA:
-        raise ValueError(f"train_data: {train_data!r}; expected one of {list(TRAIN_DATA)}")
+        raise ConfigError(f"train_data: {train_data!r}; expected one of {list(TRAIN_DATA)}")
     chosen = {"llm": list(llm), "templated": list(templated), "both": [*llm, *templated]}[train_data]
     if not chosen:
-        raise ValueError(f"train_data: {train_data!r} gives no training question "
+        raise ConfigError(f"train_data: {train_data!r} gives no training question "
                          f"({len(llm)} LLM-written, {len(templated)} templated); generate@fhir_qa kept nothing?")
     return chosen
 
@@ -77,7 +78,7 @@ def relevance_training_pairs(train_data: str, templated_pairs: Iterable[Mapping[
     source is empty and its inputs are not read). LLM-written: positives = cited resources, negatives = other
     train resources of that patient (:func:`make_pairs` with ``llm_pairs``); templated: ``pairs_train.jsonl``."""
     if train_data not in TRAIN_DATA:
-        raise ValueError(f"train_data: {train_data!r}; expected one of {list(TRAIN_DATA)}")
+        raise ConfigError(f"train_data: {train_data!r}; expected one of {list(TRAIN_DATA)}")
     pairs: dict[str, list[Pair]] = {"templated": [], "llm": []}
     if train_data in ("templated", "both"):
         pairs["templated"] = [Pair(**p) for p in templated_pairs]

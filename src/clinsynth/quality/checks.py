@@ -22,6 +22,7 @@ import importlib.util
 from collections.abc import Callable
 from typing import Any
 
+from clinsynth.params import NonNegativeFloat, PositiveFloat
 from clinsynth.quality.inputs import Generation, Prompt, QualityInputError
 from clinsynth.quality.leakage import tokenize
 
@@ -60,8 +61,8 @@ def recipe_check(recipe: str) -> RecipeCheck | None:
 @dataclasses.dataclass(frozen=True)
 class RephraseCheckConfig:
     source_var: str = "text"  # prompt.vars key holding the source chunk (the rephrase sampler's `text`): a string or a Chunk record
-    min_length_ratio: float = 0.5  # tokens out / tokens of the source chunk
-    max_length_ratio: float = 2.0
+    min_length_ratio: NonNegativeFloat = 0.5  # tokens out / tokens of the source chunk
+    max_length_ratio: PositiveFloat = 2.0
 
 
 def prompt_source_text(prompt: Prompt, var: str) -> str:

@@ -21,20 +21,21 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 from collections.abc import Sequence
-from typing import Literal
+from typing import Annotated, Literal
 
 from datasketch import MinHash, MinHashLSH
 from tqdm import tqdm
 
+from clinsynth.params import Fraction, PositiveInt, Range
 from clinsynth.quality.leakage import tokenize
 
 
 @dataclasses.dataclass(frozen=True)
 class DedupConfig:
-    shingle: int = 3  # tokens per shingle
-    num_perm: int = 128  # MinHash permutations
-    threshold: float = 0.8  # Jaccard of shingle sets at or above which a record is a near-duplicate
-    recall_weight: float = 0.95  # LSH band tuning: weight of missed pairs vs spurious candidates (in (0, 1))
+    shingle: PositiveInt = 3  # tokens per shingle
+    num_perm: PositiveInt = 128  # MinHash permutations
+    threshold: Fraction = 0.8  # Jaccard of shingle sets at or above which a record is a near-duplicate
+    recall_weight: Annotated[float, Range(0, 1, min_open=True, max_open=True)] = 0.95  # LSH band tuning: weight of missed pairs vs spurious candidates (in (0, 1))
 
 
 @dataclasses.dataclass(frozen=True)

@@ -11,10 +11,11 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any, Literal
 
+from clinsynth.errors import InputError
 from clinsynth.params import ConfigError
 
 
-class QualityGateError(RuntimeError):
+class QualityGateError(InputError, RuntimeError):
     """A synthetic corpus crossed a hard quality limit; the message names metric, value, limit and param."""
 
 

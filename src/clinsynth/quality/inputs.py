@@ -16,9 +16,10 @@ from collections.abc import Iterable
 from typing import Any
 
 from clinsynth.corpus import Note
+from clinsynth.errors import InputError
 
 
-class QualityInputError(ValueError):
+class QualityInputError(InputError):
     """A prompt, generation, rejection or note record is malformed or refers to something missing."""
 
 

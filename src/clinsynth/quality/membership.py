@@ -26,18 +26,20 @@ from __future__ import annotations
 import dataclasses
 import random
 from collections.abc import Sequence
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
+
+from clinsynth.params import PositiveInt, Range
 
 
 @dataclasses.dataclass(frozen=True)
 class MembershipConfig:
-    max_notes: int = 1000  # per side (members, non-members), seeded sample
-    max_synthetic: int = 5000  # synthetic records compared against, seeded sample
-    folds: int = 5
-    top_k: int = 3
-    min_notes: int = 10  # per side; fewer skips the audit
+    max_notes: PositiveInt = 1000  # per side (members, non-members), seeded sample
+    max_synthetic: PositiveInt = 5000  # synthetic records compared against, seeded sample
+    folds: Annotated[int, Range(2)] = 5
+    top_k: PositiveInt = 3
+    min_notes: PositiveInt = 10  # per side; fewer skips the audit
 
 
 def _sample(items: Sequence[str], k: int, rng: random.Random) -> list[str]:

@@ -25,7 +25,7 @@ from typing import Any
 from tqdm import tqdm
 
 from clinsynth.corpus import Note
-from clinsynth.params import from_mapping
+from clinsynth.params import Fraction, NonNegativeFloat, NonNegativeInt, PositiveInt, from_mapping
 from clinsynth.quality.checks import RECIPE_CHECKS, CheckOutcome, recipe_check
 from clinsynth.quality.dedup import DedupConfig, find_duplicates
 from clinsynth.quality.diversity import measure_diversity
@@ -38,17 +38,17 @@ from clinsynth.quality.summary import round_floats, summarize
 
 @dataclasses.dataclass(frozen=True)
 class LeakageConfig:
-    ngram: int = 8  # shortest verbatim span (tokens) the index sees
-    max_span: int = 24  # drop a record sharing a verbatim span longer than this with any train note
-    max_overlap: float = 0.5  # drop a record whose share of n-grams found in train notes is above this
+    ngram: PositiveInt = 8  # shortest verbatim span (tokens) the index sees
+    max_span: NonNegativeInt = 24  # drop a record sharing a verbatim span longer than this with any train note
+    max_overlap: Fraction = 0.5  # drop a record whose share of n-grams found in train notes is above this
     span_edges: list[int] = dataclasses.field(default_factory=lambda: [0, 8, 16, 24, 32, 64])
     overlap_edges: list[float] = dataclasses.field(default_factory=lambda: [0.0, 0.05, 0.1, 0.25, 0.5, 0.75])
 
 
 @dataclasses.dataclass(frozen=True)
 class DiversityConfig:
-    self_bleu_sample: int = 500
-    max_order: int = 4
+    self_bleu_sample: PositiveInt = 500
+    max_order: PositiveInt = 4
 
 
 @dataclasses.dataclass(frozen=True)
@@ -70,15 +70,15 @@ class PostprocessConfig:
     # generations file, data/generations/<corpus>.jsonl: kg_notes_lora answers the kg_notes prompts)
     corpora: dict[str, str] = dataclasses.field(default_factory=dict)
     # hard limits (see clinsynth.quality.gates.LIMIT_METRICS); None disables one
-    max_check_dropped_fraction: float | None = 0.5
-    max_dropped_fraction: float | None = 0.5
-    max_duplicate_fraction: float | None = 0.5
-    min_kept_fraction: float | None = 0.25
-    min_distinct_2: float | None = None
-    max_self_bleu: float | None = None
-    min_distinct_2_ratio: float | None = 0.5
+    max_check_dropped_fraction: Fraction | None = 0.5
+    max_dropped_fraction: Fraction | None = 0.5
+    max_duplicate_fraction: Fraction | None = 0.5
+    min_kept_fraction: Fraction | None = 0.25
+    min_distinct_2: Fraction | None = None
+    max_self_bleu: Fraction | None = None
+    min_distinct_2_ratio: NonNegativeFloat | None = 0.5
     max_self_bleu_gap: float | None = 0.2
-    max_membership_auc: float | None = None
+    max_membership_auc: Fraction | None = None
 
 
 @dataclasses.dataclass(frozen=True)

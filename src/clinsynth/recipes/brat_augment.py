@@ -29,8 +29,9 @@ from typing import Any
 
 from clinsynth.brat import (DecodedSegment, DecodeRejection, Document, EncodedSegment, Entity, decode_segment,
                             encode_segments, parse_marks, read_corpus)
+from clinsynth.errors import InputError
 from clinsynth.generation.types import Rejection
-from clinsynth.params import Paths
+from clinsynth.params import Fraction, NonNegativeFloat, NonNegativeInt, Paths, PositiveFloat, PositiveInt
 from clinsynth.quality.checks import CheckOutcome, prompt_source_text, register_check
 from clinsynth.quality.leakage import tokenize
 
@@ -46,10 +47,10 @@ class SampleConfig:
     """``params.yaml: sample.brat_augment``."""
 
     templates: list[str]  # versioned names, e.g. brat_augment.rewrite.v1
-    max_segments: int  # seeded sample of eligible segments; 0 = all
+    max_segments: NonNegativeInt  # seeded sample of eligible segments; 0 = all
     labels: list[str]  # a block is prompted when it holds an entity with one of these labels
-    segment_chars: int = 320  # sentences packed into blocks of at most this many characters
-    min_entities: int = 1
+    segment_chars: PositiveInt = 320  # sentences packed into blocks of at most this many characters
+    min_entities: NonNegativeInt = 1
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,12 +60,12 @@ class DecodeConfig:
     out_dir: str  # augmented BRAT documents (<out_dir>/<doc>.s<i>.g<k>.txt/.ann)
     records: str  # one line per generation: status, reason, figures
     labels: list[str]  # labels a mark may carry
-    min_entity_recall: float = 1.0  # share of a segment's entities a rewrite must keep (a lost one is dropped
+    min_entity_recall: Fraction = 1.0  # share of a segment's entities a rewrite must keep (a lost one is dropped
     #                                 with its relations, and its text stays unannotated: keep 1.0 for NER)
     drop_unchanged: bool = True  # a rewrite identical to its source adds nothing
-    leakage_ngram: int = 8
-    max_leak_span: int | None = None  # drop a rewrite sharing a longer verbatim span with the train notes; null: measure only
-    max_leak_overlap: float | None = None
+    leakage_ngram: PositiveInt = 8
+    max_leak_span: NonNegativeInt | None = None  # drop a rewrite sharing a longer verbatim span with the train notes; null: measure only
+    max_leak_overlap: Fraction | None = None
     gated_dir: str | None = None  # postprocess@brat_augment's folder: decode only the generations its records.jsonl
     #                               kept, count its dropped.jsonl by reason; None: decode every generation
 
@@ -197,7 +198,7 @@ def decode_generations(documents: Sequence[Document], prompts: Sequence[dict[str
     by_prompt = {p["id"]: p for p in prompts}
     missing = sorted({g["prompt_id"] for g in generations} - set(by_prompt))
     if missing:
-        raise ValueError(f"generations cite prompts not in the prompts file, e.g. {missing[0]!r}; "
+        raise InputError(f"generations cite prompts not in the prompts file, e.g. {missing[0]!r}; "
                          f"rerun sample@brat_augment and generate@brat_augment")
     index = NgramIndex(cfg.leakage_ngram).add(train_texts)
     records, kept, seen = [], [], set()
@@ -206,7 +207,7 @@ def decode_generations(documents: Sequence[Document], prompts: Sequence[dict[str
         segment = EncodedSegment.from_dict(by_prompt[g["prompt_id"]]["vars"]["record"]["segment"])
         source = by_doc.get(segment.doc_id)
         if source is None:
-            raise ValueError(f"generation {g['id']}: document {segment.doc_id!r} of segment {segment.segment_id} "
+            raise InputError(f"generation {g['id']}: document {segment.doc_id!r} of segment {segment.segment_id} "
                              f"is not in the corpus; the corpus changed since sampling (rerun sample@brat_augment)")
         record = {"id": g["id"], "prompt_id": g["prompt_id"], "segment_id": segment.segment_id}
         doc_id = f"{segment.doc_id}.s{segment.segment_id.rpartition(':')[2]}.g{ordinal[segment.segment_id]}"
@@ -327,8 +328,8 @@ class BratAugmentCheckConfig:
     """``params.yaml: postprocess.recipes.brat_augment.check``."""
 
     source_var: str = "segment"  # prompt.vars key of the prompted segment (marked ``[[Label: text]]``)
-    min_length_ratio: float = 0.5  # tokens of the rewrite / tokens of the segment, marks decoded on both sides
-    max_length_ratio: float = 2.0  # a 135M model's runaway repetition of one sentence lands above this
+    min_length_ratio: NonNegativeFloat = 0.5  # tokens of the rewrite / tokens of the segment, marks decoded on both sides
+    max_length_ratio: PositiveFloat = 2.0  # a 135M model's runaway repetition of one sentence lands above this
 
 
 @register_check(NAME, BratAugmentCheckConfig)

@@ -43,13 +43,15 @@ from typing import Any, Literal
 
 from clinsynth.brat import Document, Entity, Normalization, Relation, validate_document
 from clinsynth.corpus import SPLITS, Note
+from clinsynth.errors import InputError
+from clinsynth.params import NonNegativeInt
 
 Span = tuple[int, int]
 _TAG = re.compile(r"\s*\(([^()]+)\)\s*$")
 _DIGIT_TOKEN = re.compile(r"\S*\d\S*")
 
 
-class SilverCorpusError(ValueError):
+class SilverCorpusError(InputError):
     """A note's record cannot be read (missing meta fields), or a built document fails validation."""
 
 
@@ -58,7 +60,7 @@ class SilverConfig:
     scope: Literal["encounter", "patient"] = "patient"
     condition_tags: list[str] = dataclasses.field(default_factory=lambda: ["disorder"])
     procedure_tags: list[str] = dataclasses.field(default_factory=lambda: ["procedure", "regime/therapy"])
-    relation_window: int = 12  # sentences between a medication mention and its reason's mention
+    relation_window: NonNegativeInt = 12  # sentences between a medication mention and its reason's mention
     max_docs: dict[str, int | None] = dataclasses.field(default_factory=dict)  # per split; None/absent: all
 
 

@@ -9,7 +9,7 @@ import random
 from collections.abc import Sequence
 from typing import Any, Protocol
 
-from clinsynth.params import Paths
+from clinsynth.params import ConfigError, NonNegativeInt, Paths
 from clinsynth.records import read_jsonl
 
 
@@ -21,7 +21,7 @@ def select_chunks(records: Sequence[dict[str, Any]], *, split: str, min_chars: i
     The pool is sorted by id before sampling, so the choice does not depend on the input order.
     """
     if max_chars and max_chars < min_chars:
-        raise ValueError(f"max_chars ({max_chars}) is below min_chars ({min_chars}): no chunk can qualify")
+        raise ConfigError(f"max_chars ({max_chars}) is below min_chars ({min_chars}): no chunk can qualify")
     pool = sorted((r for r in records if r["split"] == split
                    and min_chars <= len(r["text"].strip()) <= (max_chars or float("inf"))),
                   key=lambda r: r["id"])
@@ -33,10 +33,10 @@ def select_chunks(records: Sequence[dict[str, Any]], *, split: str, min_chars: i
 class ChunkSampleConfig(Protocol):
     """The ``SampleConfig`` fields a chunk-per-prompt recipe shares."""
 
-    max_chunks: int
+    max_chunks: NonNegativeInt
     split: str
-    min_chars: int
-    max_chars: int
+    min_chars: NonNegativeInt
+    max_chars: NonNegativeInt
 
 
 # The recipe interface (see clinsynth.recipes) for recipes that prompt one chunk at a time.

@@ -32,7 +32,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from clinsynth.generation.types import Rejection
-from clinsynth.params import Paths
+from clinsynth.params import ConfigError, NonNegativeInt, Paths, PositiveInt
 from clinsynth.recipes.replies import screen_reply
 from clinsynth.records import read_jsonl
 
@@ -53,10 +53,10 @@ class SampleConfig:
     """``params.yaml: sample.fhir_qa``."""
 
     templates: list[str]  # e.g. fhir_qa.write.v1
-    per_patient: int  # prompts per patient
-    max_prompts: int  # seeded sample of all patients' prompts; 0 = all
-    min_resources: int = 3  # entries shown per prompt: k ~ U[min, max]
-    max_resources: int = 5
+    per_patient: PositiveInt  # prompts per patient
+    max_prompts: NonNegativeInt  # seeded sample of all patients' prompts; 0 = all
+    min_resources: PositiveInt = 3  # entries shown per prompt: k ~ U[min, max]
+    max_resources: PositiveInt = 5
     split: str = "train"
     types: list[str] = dataclasses.field(default_factory=lambda: [
         "Condition", "MedicationRequest", "Observation", "Procedure", "Immunization"])
@@ -90,7 +90,7 @@ def select_sources(records: Sequence[dict[str, Any]], cfg: SampleConfig, seed: i
     seeded sample, sorted by id.
     """
     if not 1 <= cfg.min_resources <= cfg.max_resources:
-        raise ValueError(f"sample.fhir_qa: need 1 <= min_resources ({cfg.min_resources}) <= max_resources "
+        raise ConfigError(f"sample.fhir_qa: need 1 <= min_resources ({cfg.min_resources}) <= max_resources "
                          f"({cfg.max_resources})")
     patients: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for r in records:

@@ -54,9 +54,10 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Literal
 
+from clinsynth.errors import InputError
 from clinsynth.generation.types import Rejection
 from clinsynth.kg import KnowledgeGraph
-from clinsynth.params import Paths
+from clinsynth.params import Fraction, NonNegativeInt, Paths, PositiveFloat, PositiveInt
 from clinsynth.quality.checks import CheckOutcome, register_check
 from clinsynth.recipes.replies import screen_reply
 from clinsynth.records import read_jsonl
@@ -66,7 +67,7 @@ RESOLUTIONS = ("self", "descendant", "ancestor", "relative", "none", "not_in_kg"
 _NON_WORD = re.compile(r"[^0-9a-z]+")
 
 
-class SamplingError(ValueError):
+class SamplingError(InputError):
     """Settings or inputs that leave nothing to sample (no codes, unknown target, bad weights)."""
 
 
@@ -270,17 +271,17 @@ _DISPLAY_TAG = re.compile(r"\s*\((?:disorder|finding|situation|procedure|morphol
 
 @dataclasses.dataclass(frozen=True)
 class SymptomConfig:
-    min: int = 1  # k is uniform in [min, max] (MedSyn: a random count up to a maximum)
-    max: int = 5
-    temperature: float = 1.0  # softmax(idf / T)
-    synonym_rate: float = 0.3  # share of symptoms phrased by a KG synonym instead of the label
-    max_synonym_words: int = 4  # longer synonyms are matched in replies but never put in a prompt
+    min: PositiveInt = 1  # k is uniform in [min, max] (MedSyn: a random count up to a maximum)
+    max: PositiveInt = 5
+    temperature: PositiveFloat = 1.0  # softmax(idf / T)
+    synonym_rate: Fraction = 0.3  # share of symptoms phrased by a KG synonym instead of the label
+    max_synonym_words: PositiveInt = 4  # longer synonyms are matched in replies but never put in a prompt
 
 
 @dataclasses.dataclass(frozen=True)
 class ResolveConfig:
-    max_up: int = 2  # ancestor levels walked when the code's node has no symptoms
-    max_down: int = 2  # descendant levels walked (of the node, then of each ancestor)
+    max_up: NonNegativeInt = 2  # ancestor levels walked when the code's node has no symptoms
+    max_down: NonNegativeInt = 2  # descendant levels walked (of the node, then of each ancestor)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -290,7 +291,7 @@ class UpsampleConfig:
     rendered only under ``templates``. Its draw ids are ``kg_notes-rare-draw-NNNNN``; each draw's
     ``vars.draw_set`` is ``upsample`` (the main set's is ``all``)."""
 
-    n_prompts: int = 0  # 0: no upsample draws
+    n_prompts: NonNegativeInt = 0  # 0: no upsample draws
     targets: str | list[str] = "rare"
     templates: list[str] | None = None  # None: every template of the recipe
 
@@ -310,15 +311,15 @@ class SampleConfig:
     """``params.yaml: sample.kg_notes``."""
 
     templates: list[str]
-    n_prompts: int  # draws; each is rendered under every template
+    n_prompts: NonNegativeInt  # draws; each is rendered under every template
     targets: str | list[str] = "all"  # all (weighted) | rare (uniform over rare codes) | [codes] (uniform)
     weighting: Literal["log", "frequency", "uniform"] = "log"
-    rare_max_train_notes: int = 5
+    rare_max_train_notes: NonNegativeInt = 5
     symptoms: SymptomConfig = SymptomConfig()
     resolve: ResolveConfig = ResolveConfig()
-    max_drugs: int = 0  # 0: no drugs in the prompt
+    max_drugs: NonNegativeInt = 0  # 0: no drugs in the prompt
     example: Literal["train_note", "none"] = "train_note"
-    example_max_chars: int = 1500  # the example is cut at the last line break before this
+    example_max_chars: PositiveInt = 1500  # the example is cut at the last line break before this
     split: str = "train"
     upsample: UpsampleConfig = UpsampleConfig()
 
@@ -437,7 +438,7 @@ def parse_completion(text: str, prompt: Mapping[str, Any]) -> dict[str, Any] | R
 
 @dataclasses.dataclass(frozen=True)
 class KgNotesCheckConfig:
-    min_symptom_usage: float = 0.0  # drop a note using a smaller share of its prompt's symptoms (0: measure only)
+    min_symptom_usage: Fraction = 0.0  # drop a note using a smaller share of its prompt's symptoms (0: measure only)
 
 
 @register_check("kg_notes", KgNotesCheckConfig)

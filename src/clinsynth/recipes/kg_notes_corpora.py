@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from clinsynth.kg import KnowledgeGraph
+from clinsynth.params import Fraction, NonNegativeInt, PositiveInt
 from clinsynth.recipes.kg_notes import ResolveConfig, disease_name, mentions, resolve_nodes, symptom_usage
 
 
@@ -45,10 +46,10 @@ def select_finetune_notes(notes: Sequence[Mapping[str, Any]], max_pairs: int, sp
 # ---- per-variant corpora: fidelity and copying gates --------------------------------------------------
 @dataclasses.dataclass(frozen=True)
 class GateConfig:
-    ngram: int = 8  # shortest verbatim span seen (tokens)
-    max_span: int = 24  # drop a note sharing a longer verbatim span with any train note (its example included)
-    max_overlap: float = 0.5  # drop a note whose share of n-grams found in train notes is larger
-    min_symptom_usage: float = 0.0  # drop a note using a smaller share of its prompt's symptoms (0: measure only)
+    ngram: PositiveInt = 8  # shortest verbatim span seen (tokens)
+    max_span: NonNegativeInt = 24  # drop a note sharing a longer verbatim span with any train note (its example included)
+    max_overlap: Fraction = 0.5  # drop a note whose share of n-grams found in train notes is larger
+    min_symptom_usage: Fraction = 0.0  # drop a note using a smaller share of its prompt's symptoms (0: measure only)
 
 
 def gate_generations(prompts: Mapping[str, Mapping[str, Any]], generations: Sequence[Mapping[str, Any]],

@@ -16,6 +16,7 @@ import dataclasses
 from typing import Any
 
 from clinsynth.generation.types import Rejection
+from clinsynth.params import NonNegativeInt
 from clinsynth.recipes.chunk_sampling import build_vars, read_sources, select_sources, source_ids
 from clinsynth.recipes.replies import screen_reply
 
@@ -29,10 +30,10 @@ class SampleConfig:
     """``params.yaml: sample.rephrase``."""
 
     templates: list[str]  # versioned names, e.g. rephrase.general.v1
-    max_chunks: int  # chunks sampled (each rendered under every template); 0 = all
+    max_chunks: NonNegativeInt  # chunks sampled (each rendered under every template); 0 = all
     split: str = "train"
-    min_chars: int = 200  # shorter chunks (headers, stubs) give nothing to rephrase
-    max_chars: int = 0  # longer chunks skipped (0: none); keeps a short rewrite budget from truncating
+    min_chars: NonNegativeInt = 200  # shorter chunks (headers, stubs) give nothing to rephrase
+    max_chars: NonNegativeInt = 0  # longer chunks skipped (0: none); keeps a short rewrite budget from truncating
 
 
 def parse_completion(text: str, prompt: dict[str, Any]) -> dict[str, Any] | Rejection:

@@ -31,6 +31,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from clinsynth.errors import InputError
 from clinsynth.records import dumps
 
 if TYPE_CHECKING:  # torch is imported only where models are trained
@@ -43,11 +44,11 @@ CORPUS_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
 REQUIRED_FIELDS = ("id", "text", "template", "model")
 
 
-class CorpusError(ValueError):
+class CorpusError(InputError):
     """A corpus name, a rephrase record or a source cannot be resolved; the message says how to fix it."""
 
 
-class BudgetError(ValueError):
+class BudgetError(InputError):
     """A source cannot supply its share of the token budget under ``on_small='fail'``."""
 
 

@@ -21,6 +21,7 @@ import re
 from typing import Any
 
 from clinsynth.generation.types import Rejection
+from clinsynth.params import NonNegativeInt
 from clinsynth.recipes.chunk_sampling import build_vars, read_sources, select_sources, source_ids
 from clinsynth.recipes.replies import screen_reply
 
@@ -43,10 +44,10 @@ class SampleConfig:
     """``params.yaml: sample.retrieval_queries``."""
 
     templates: list[str]  # e.g. retrieval_queries.entities.v1
-    max_chunks: int  # seeded sample of chunks; 0 = all
+    max_chunks: NonNegativeInt  # seeded sample of chunks; 0 = all
     split: str = "train"
-    min_chars: int = 200  # shorter chunks (headers, stubs) name nothing
-    max_chars: int = 0  # longer chunks skipped (0: none); keeps a short rewrite budget from truncating
+    min_chars: NonNegativeInt = 200  # shorter chunks (headers, stubs) name nothing
+    max_chars: NonNegativeInt = 0  # longer chunks skipped (0: none); keeps a short rewrite budget from truncating
 
 
 def parse_completion(text: str, prompt: dict[str, Any]) -> dict[str, Any] | Rejection:

@@ -15,6 +15,8 @@ import random
 from pathlib import Path
 from typing import Any
 
+from clinsynth.errors import InputError
+from clinsynth.params import NonNegativeInt, PositiveInt
 from clinsynth.records import read_json, read_jsonl
 from clinsynth.report.compare import DEFAULT_LOWER_IS_BETTER, is_number
 
@@ -32,7 +34,7 @@ class Curve:
     series: dict[str, list[tuple[float, float]]]
 
 
-class ReportInputError(ValueError):
+class ReportInputError(InputError):
     """A file the report settings list is missing or unreadable."""
 
 
@@ -45,8 +47,8 @@ class ReportConfig:
     recipes: list[str] = dataclasses.field(default_factory=list)  # required corpora: synthetic records + quality_R
     expected_recipes: list[str] = dataclasses.field(default_factory=lambda: list(EXPECTED_RECIPES))
     expected_pipeline: list[str] = dataclasses.field(default_factory=lambda: list(EXPECTED_PIPELINE))
-    samples: int = 3  # seeded sample records per recipe
-    max_chars: int = 1200  # characters of each sample text shown
+    samples: NonNegativeInt = 3  # seeded sample records per recipe
+    max_chars: PositiveInt = 1200  # characters of each sample text shown
     include_timings: bool = False  # wall clock from timing_dir: the page then differs run to run
     timing_dir: str = "metrics/timing"
     lower_is_better: list[str] = dataclasses.field(default_factory=lambda: list(DEFAULT_LOWER_IS_BETTER))
@@ -78,7 +80,7 @@ class ReportInputs:
     missing: list[str]  # one line each: what the page does not show yet and where it would come from
     ngram: int  # postprocess.leakage.ngram: the shortest highlighted span
     lower_is_better: list[str]
-    max_chars: int = 1200
+    max_chars: PositiveInt = 1200
     timings: dict[str, Any] | None = None  # by file stem, only when include_timings
 
 

@@ -16,6 +16,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from clinsynth.errors import InputError
+from clinsynth.params import PositiveInt
 from clinsynth.retrieval.encoder import encode_texts
 from clinsynth.retrieval.metrics import bm25_scores, rank_by_scores, report
 
@@ -26,8 +28,8 @@ class DenseSystem:
     load_query_tower: Callable[[], tuple[torch.nn.Module, Any]]  # -> (model, tokenizer)
     chunk_tower: str  # key of the chunk tower (systems with the same key share chunk embeddings)
     load_chunk_tower: Callable[[], tuple[torch.nn.Module, Any]]
-    query_max_length: int = 32
-    chunk_max_length: int = 256
+    query_max_length: PositiveInt = 32
+    chunk_max_length: PositiveInt = 256
 
 
 def group_chunks(chunks: Sequence[Mapping[str, Any]], patients: set[str]) -> dict[str, list[Mapping[str, Any]]]:
@@ -61,7 +63,7 @@ def evaluate_systems(queries: Sequence[Mapping[str, Any]], chunks: Sequence[Mapp
     by_patient = group_chunks(chunks, {q["patient_id"] for q in queries})
     missing = sorted({q["patient_id"] for q in queries} - set(by_patient))
     if missing:
-        raise ValueError(f"{len(missing)} query patients have no chunks (first {missing[0]!r}); "
+        raise InputError(f"{len(missing)} query patients have no chunks (first {missing[0]!r}); "
                          "the query set and chunks files are out of step: rerun retrieval_queryset")
     results, timing = {}, {}
     start = time.perf_counter()

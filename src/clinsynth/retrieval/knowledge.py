@@ -17,6 +17,7 @@ import re
 from collections.abc import Iterable, Sequence
 
 from clinsynth.kg import KnowledgeGraph
+from clinsynth.params import Fraction, NonNegativeInt
 from clinsynth.retrieval.abbreviations import name_key
 
 DEFAULT_EXCLUDE = (r"[,()\[\]]|\b(unspecified|nos|other|abnormal|abnormality|phenotypic|finding|findings|"
@@ -26,9 +27,9 @@ DEFAULT_EXCLUDE = (r"[,()\[\]]|\b(unspecified|nos|other|abnormal|abnormality|phe
 
 @dataclasses.dataclass(frozen=True)
 class ExpansionConfig:
-    hypernym_depth: int = 2  # is_a hops counted as hypernyms (and as "about" for relevance)
+    hypernym_depth: NonNegativeInt = 2  # is_a hops counted as hypernyms (and as "about" for relevance)
     exclude_pattern: str = DEFAULT_EXCLUDE  # names matching it (case-insensitive) are never used as query text
-    max_similarity: float = 0.7  # a synonym this close in spelling to the entity (difflib ratio) is a variant, not a synonym
+    max_similarity: Fraction = 0.7  # a synonym this close in spelling to the entity (difflib ratio) is a variant, not a synonym
 
 
 def is_clean_name(text: str, cfg: ExpansionConfig) -> bool:

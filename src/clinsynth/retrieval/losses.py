@@ -24,15 +24,17 @@ from typing import Literal
 
 import torch
 
+from clinsynth.params import NonNegativeFloat, PositiveFloat
+
 
 @dataclasses.dataclass(frozen=True)
 class LossConfig:
     name: Literal["multi_similarity", "info_nce"] = "multi_similarity"
-    alpha: float = 2.0  # multi-similarity: positive scale
-    beta: float = 50.0  # multi-similarity: negative scale
+    alpha: PositiveFloat = 2.0  # multi-similarity: positive scale
+    beta: PositiveFloat = 50.0  # multi-similarity: negative scale
     base: float = 0.5  # multi-similarity: similarity margin lambda
-    margin: float | None = 0.1  # multi-similarity pair mining epsilon; null: no mining
-    temperature: float = 0.05  # info_nce
+    margin: NonNegativeFloat | None = 0.1  # multi-similarity pair mining epsilon; null: no mining
+    temperature: PositiveFloat = 0.05  # info_nce
 
 
 def _masked_logsumexp1p(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

@@ -23,6 +23,7 @@ import re
 from collections.abc import Iterable, Sequence
 
 from clinsynth.kg import KnowledgeGraph
+from clinsynth.params import NonNegativeInt, PositiveInt
 
 BOUNDARY = "|"
 # A word (letters/digits), or a phrase boundary: line break, , ; : ( ) [ ], or a full stop before a space.
@@ -49,8 +50,8 @@ def tokenize(text: str) -> tuple[str, ...]:
 
 @dataclasses.dataclass(frozen=True)
 class MatcherConfig:
-    max_tokens: int = 8  # longest name (in tokens) looked for
-    min_chars: int = 4  # shorter names ("ra", "all", "ms") are not indexed: too ambiguous in running text
+    max_tokens: PositiveInt = 8  # longest name (in tokens) looked for
+    min_chars: NonNegativeInt = 4  # shorter names ("ra", "all", "ms") are not indexed: too ambiguous in running text
     stop_names: tuple[str, ...] = (
         "disorder", "finding", "procedure", "situation", "disease", "diseases", "syndrome", "patient",
         "history", "plan", "medication", "medications", "allergies", "review", "due", "care", "therapy",

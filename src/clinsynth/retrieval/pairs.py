@@ -23,8 +23,10 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from clinsynth.errors import InputError
 from clinsynth.generation.types import Rejection
 from clinsynth.kg import KnowledgeGraph
+from clinsynth.params import NonNegativeInt, PositiveInt
 from clinsynth.recipes.retrieval_queries import parse_completion
 from clinsynth.retrieval.abbreviations import name_key
 from clinsynth.retrieval.knowledge import (ExpansionConfig, concepts, hypernym_candidates, is_clean_name,
@@ -37,10 +39,10 @@ RELATION_ORDER = ("synonym", "hypernym", "label", "related")
 @dataclasses.dataclass(frozen=True)
 class PairsConfig:
     split: str = "train"
-    max_chunks: int = 0  # seeded sample of the chunks that name an entity; 0 = all
-    max_entities_per_chunk: int = 8
-    max_pairs_per_chunk: int = 4
-    max_per_relation: int = 2  # per entity and relation
+    max_chunks: NonNegativeInt = 0  # seeded sample of the chunks that name an entity; 0 = all
+    max_entities_per_chunk: PositiveInt = 8
+    max_pairs_per_chunk: PositiveInt = 4
+    max_per_relation: PositiveInt = 2  # per entity and relation
     related_exclude_provenance: tuple[str, ...] = ("icd10cm",)
     expansion: ExpansionConfig = ExpansionConfig()
 
@@ -160,13 +162,13 @@ def llm_pairs(prompts: Iterable[dict[str, Any]], generations: Iterable[dict[str,
     for gen in sorted(generations, key=lambda g: g["prompt_id"]):
         prompt = by_prompt.get(gen["prompt_id"])
         if prompt is None:
-            raise ValueError(f"generation {gen['id']}: prompt {gen['prompt_id']!r} not in the prompts file; "
+            raise InputError(f"generation {gen['id']}: prompt {gen['prompt_id']!r} not in the prompts file; "
                              "rerun sample@retrieval_queries and generate@retrieval_queries together")
         chunk_id = prompt["source_ids"][0]
         chunk = by_chunk.get(chunk_id)
         if chunk is None or chunk["split"] != cfg.split:
             found = "missing" if chunk is None else f"in split {chunk['split']!r}"
-            raise ValueError(f"prompt {prompt['id']}: chunk {chunk_id!r} is {found}; expected a {cfg.split!r} chunk "
+            raise InputError(f"prompt {prompt['id']}: chunk {chunk_id!r} is {found}; expected a {cfg.split!r} chunk "
                              "of the current chunks file (stale generations? rerun sample/generate)")
         parsed = parse_completion(gen["text"], prompt)
         counts["generations"] += 1

@@ -30,6 +30,7 @@ from collections import Counter, defaultdict
 from collections.abc import Sequence
 from typing import Any, Literal
 
+from clinsynth.errors import InputError
 from clinsynth.kg import KnowledgeGraph
 from clinsynth.retrieval.abbreviations import ABBREVIATIONS, looks_like_acronym, name_key
 from clinsynth.retrieval.knowledge import (ExpansionConfig, closure, concepts, hypernym_candidates, is_clean_name,
@@ -71,7 +72,7 @@ class Query:
     relevant: list[str]  # chunk ids, sorted
 
 
-class QuerySetError(ValueError):
+class QuerySetError(InputError):
     """The notes hold nothing the held-out queries can be built from."""
 
 

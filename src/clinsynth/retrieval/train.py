@@ -23,6 +23,8 @@ from typing import Literal
 import torch
 from tqdm import tqdm
 
+from clinsynth.errors import InputError
+from clinsynth.params import ConfigError
 from clinsynth.retrieval.abbreviations import name_key
 from clinsynth.retrieval.encoder import embed, encode_texts, tokenize_texts
 from clinsynth.retrieval.losses import LossConfig, contrastive_loss
@@ -73,10 +75,10 @@ def freeze(model: torch.nn.Module, embeddings: bool, layers: int) -> None:
     base = getattr(model, "base_model", model)
     blocks = getattr(getattr(base, "encoder", None), "layer", None)
     if (embeddings or layers) and (blocks is None or not hasattr(base, "embeddings")):
-        raise ValueError(f"freeze: {type(model).__name__} has no embeddings/encoder.layer; set freeze_embeddings: false, "
+        raise ConfigError(f"freeze: {type(model).__name__} has no embeddings/encoder.layer; set freeze_embeddings: false, "
                          "freeze_layers: 0")
     if layers > len(blocks or ()):
-        raise ValueError(f"freeze_layers={layers}: the model has only {len(blocks)} encoder layers")
+        raise ConfigError(f"freeze_layers={layers}: the model has only {len(blocks)} encoder layers")
     modules = ([base.embeddings] if embeddings else []) + list((blocks or [])[:layers])
     for module in modules:
         for param in module.parameters():
@@ -102,7 +104,7 @@ def batch_masks(batch: Sequence[Pair], chunks: dict[str, TrainChunk],
 def _check_pairs(name: str, pairs: Sequence[Pair], chunks: dict[str, TrainChunk]) -> None:
     missing = sorted({p.chunk_id for p in pairs} - set(chunks))
     if missing:
-        raise ValueError(f"{name}: {len(missing)} pairs cite chunks not in the training chunks (first {missing[0]!r})")
+        raise InputError(f"{name}: {len(missing)} pairs cite chunks not in the training chunks (first {missing[0]!r})")
 
 
 def train_stage(name: str, model: torch.nn.Module, tokenizer, pairs: Sequence[Pair], chunks: dict[str, TrainChunk],
@@ -116,7 +118,7 @@ def train_stage(name: str, model: torch.nn.Module, tokenizer, pairs: Sequence[Pa
 
     _check_pairs(name, pairs, chunks)
     if not pairs:
-        raise ValueError(f"{name}: no training pairs")
+        raise InputError(f"{name}: no training pairs")
     set_determinism(seed, cfg.threads)
     generator = torch.Generator().manual_seed(seed)
     chunk_keys = {cid: f" {name_key(chunks[cid].text)} " for cid in {p.chunk_id for p in pairs}}

@@ -21,20 +21,23 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
+from clinsynth.errors import InputError
+from clinsynth.params import ConfigError, Fraction, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt
+
 LABELS = ("not_relevant", "relevant")
 
 
 @dataclasses.dataclass(frozen=True)
 class CrossEncoderConfig:
-    max_length: int = 128  # tokens of question + resource together; the resource side is truncated first
-    batch_size: int = 16
-    max_steps: int = 300
-    learning_rate: float = 5e-5
-    warmup_ratio: float = 0.1
-    weight_decay: float = 0.01
+    max_length: PositiveInt = 128  # tokens of question + resource together; the resource side is truncated first
+    batch_size: PositiveInt = 16
+    max_steps: PositiveInt = 300
+    learning_rate: PositiveFloat = 5e-5
+    warmup_ratio: Fraction = 0.1
+    weight_decay: NonNegativeFloat = 0.01
     bf16: bool = False  # bfloat16 autocast; measured slower than float32 at these small batches on CPU
-    threads: int = 1  # fixed for reproducibility; 2 threads on 2 shared cores ran 5x slower than 1
-    freeze_layers: int = 3  # embeddings + the lowest N encoder layers get no gradient (halves step time)
+    threads: PositiveInt = 1  # fixed for reproducibility; 2 threads on 2 shared cores ran 5x slower than 1
+    freeze_layers: NonNegativeInt = 3  # embeddings + the lowest N encoder layers get no gradient (halves step time)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -86,9 +89,9 @@ def freeze_lower_layers(model: torch.nn.Module, n: int) -> None:
     base = model.base_model
     layers = getattr(getattr(base, "encoder", None), "layer", None)
     if layers is None or not hasattr(base, "embeddings"):
-        raise ValueError(f"freeze_layers={n}: {type(model).__name__} has no embeddings/encoder.layer; set freeze_layers: 0")
+        raise ConfigError(f"freeze_layers={n}: {type(model).__name__} has no embeddings/encoder.layer; set freeze_layers: 0")
     if n > len(layers):
-        raise ValueError(f"freeze_layers={n}: the model has only {len(layers)} encoder layers")
+        raise ConfigError(f"freeze_layers={n}: the model has only {len(layers)} encoder layers")
     for module in [base.embeddings, *layers[:n]]:
         for param in module.parameters():
             param.requires_grad = False
@@ -113,7 +116,7 @@ def train_cross_encoder(model_factory: Callable[[], torch.nn.Module], tokenizer,
     from transformers import get_linear_schedule_with_warmup
 
     if not examples:
-        raise ValueError("train_cross_encoder: no training examples")
+        raise InputError("train_cross_encoder: no training examples")
     set_determinism(seed, cfg.threads)
     model = model_factory()
     generator = torch.Generator().manual_seed(seed)

@@ -28,6 +28,8 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from clinsynth.params import Fraction, NonNegativeFloat, PositiveFloat, PositiveInt
+
 EncoderFactory = Callable[[], tuple[Any, torch.nn.Module]]
 
 
@@ -40,32 +42,32 @@ class Example:
 
 @dataclasses.dataclass(frozen=True)
 class HeadConfig:
-    steps: int = 300  # full-batch AdamW steps
-    learning_rate: float = 0.05
-    weight_decay: float = 0.0001
-    threshold: float = 0.5  # a code is predicted at sigmoid >= threshold (the top-1 code always is)
+    steps: PositiveInt = 300  # full-batch AdamW steps
+    learning_rate: PositiveFloat = 0.05
+    weight_decay: NonNegativeFloat = 0.0001
+    threshold: Fraction = 0.5  # a code is predicted at sigmoid >= threshold (the top-1 code always is)
 
 
 @dataclasses.dataclass(frozen=True)
 class EncoderConfig:
-    max_length: int = 256
-    batch_size: int = 32
-    threads: int = 2
+    max_length: PositiveInt = 256
+    batch_size: PositiveInt = 32
+    threads: PositiveInt = 2
     bf16: bool = False  # bfloat16 autocast (this CPU has native bf16: ~2.4x faster)
 
 
 @dataclasses.dataclass(frozen=True)
 class TfidfConfig:
-    max_features: int = 20000
-    c: float = 10.0  # inverse regularisation of each logistic regression
-    threshold: float = 0.5
+    max_features: PositiveInt = 20000
+    c: PositiveFloat = 10.0  # inverse regularisation of each logistic regression
+    threshold: Fraction = 0.5
 
 
 @dataclasses.dataclass(frozen=True)
 class Scores:
     labels: tuple[str, ...]  # the label space, sorted
     scores: np.ndarray  # [N, C] probabilities
-    threshold: float
+    threshold: Fraction
 
     def rankings(self) -> list[list[str]]:
         """Codes by descending score; ties broken by code order (a stable sort on the sorted labels)."""

@@ -24,10 +24,13 @@ import math
 import os
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import torch
 from tqdm import tqdm
+
+from clinsynth.errors import InputError
+from clinsynth.params import NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt, Range
 
 PACKAGE_PREFIX = "package:"
 OOV = "<oov>"
@@ -35,7 +38,7 @@ MASK = "<mask>"
 FROM_CONFIG = "config"
 
 
-class TrainingError(ValueError):
+class TrainingError(InputError):
     """A training setting or input that cannot work (budget not a multiple of the block length, no blocks...)."""
 
 
@@ -43,36 +46,36 @@ class TrainingError(ValueError):
 class DecoderConfig:
     """A LlamaConfig in params: sizes only; vocab size comes from the vocabulary map."""
 
-    hidden_size: int = 128
-    intermediate_size: int = 512
-    num_hidden_layers: int = 2
-    num_attention_heads: int = 4
-    seq_len: int = 128
+    hidden_size: PositiveInt = 128
+    intermediate_size: PositiveInt = 512
+    num_hidden_layers: PositiveInt = 2
+    num_attention_heads: PositiveInt = 4
+    seq_len: PositiveInt = 128
     tie_word_embeddings: bool = True
 
 
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
-    batch_size: int = 16
-    learning_rate: float = 1e-3
-    warmup_steps: int = 10
-    weight_decay: float = 0.01
-    max_grad_norm: float = 1.0
+    batch_size: PositiveInt = 16
+    learning_rate: PositiveFloat = 1e-3
+    warmup_steps: NonNegativeInt = 10
+    weight_decay: NonNegativeFloat = 0.01
+    max_grad_norm: PositiveFloat = 1.0
     bf16: bool = True  # bf16 autocast on CPU (AVX512-BF16): faster matmuls, float32 master weights
     seed: int = 0
 
 
 @dataclasses.dataclass(frozen=True)
 class MaskingConfig:
-    probability: float = 0.15
+    probability: Annotated[float, Range(0, 1, min_open=True, max_open=True)] = 0.15
     seed: int = 0
 
 
 @dataclasses.dataclass(frozen=True)
 class DecoderRun:
-    token_budget: int  # training tokens, in the generator's tokens; a multiple of model.seq_len
+    token_budget: PositiveInt  # training tokens, in the generator's tokens; a multiple of model.seq_len
     vocab: Literal["real", "full"]
-    eval_max_tokens: int  # 0: the whole held-out split
+    eval_max_tokens: NonNegativeInt  # 0: the whole held-out split
     model: DecoderConfig
     train: TrainConfig
 
@@ -81,10 +84,10 @@ class DecoderRun:
 class EncoderConfig:
     """A small BertConfig (used when ``EncoderRun.model`` is ``config``)."""
 
-    hidden_size: int = 128
-    intermediate_size: int = 512
-    num_hidden_layers: int = 2
-    num_attention_heads: int = 4
+    hidden_size: PositiveInt = 128
+    intermediate_size: PositiveInt = 512
+    num_hidden_layers: PositiveInt = 2
+    num_attention_heads: PositiveInt = 4
 
 
 @dataclasses.dataclass(frozen=True)
@@ -94,9 +97,9 @@ class EncoderRun:
     model: str
     config: EncoderConfig
     vocab: Literal["real", "full"]
-    token_budget: int  # in the encoder's own tokens; a multiple of seq_len
-    seq_len: int
-    eval_max_tokens: int
+    token_budget: PositiveInt  # in the encoder's own tokens; a multiple of seq_len
+    seq_len: PositiveInt
+    eval_max_tokens: NonNegativeInt
     train: TrainConfig
     masking: MaskingConfig
 

@@ -22,31 +22,34 @@ import json
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import torch
 from tqdm import tqdm
 
+from clinsynth.errors import InputError
+from clinsynth.params import NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt, Range
 
-class LoraTrainingError(ValueError):
+
+class LoraTrainingError(InputError):
     """No pairs, a tokenizer without chat template or eos, or settings that leave no reply tokens."""
 
 
 @dataclasses.dataclass(frozen=True)
 class LoraTrainConfig:
-    r: int = 8
-    alpha: int = 16
-    dropout: float = 0.0
+    r: PositiveInt = 8
+    alpha: PositiveInt = 16
+    dropout: Annotated[float, Range(0, 1, max_open=True)] = 0.0
     target_modules: list[str] = dataclasses.field(default_factory=lambda: ["q_proj", "v_proj"])
-    max_length: int = 256  # tokens of prompt + reply
-    min_reply_tokens: int = 64
-    batch_size: int = 2
-    max_steps: int = 40
-    learning_rate: float = 2e-4
-    warmup_steps: int = 4
-    weight_decay: float = 0.0
-    max_grad_norm: float = 1.0
-    threads: int = 2
+    max_length: PositiveInt = 256  # tokens of prompt + reply
+    min_reply_tokens: NonNegativeInt = 64
+    batch_size: PositiveInt = 2
+    max_steps: PositiveInt = 40
+    learning_rate: PositiveFloat = 2e-4
+    warmup_steps: NonNegativeInt = 4
+    weight_decay: NonNegativeFloat = 0.0
+    max_grad_norm: PositiveFloat = 1.0
+    threads: PositiveInt = 2
     bf16: bool = False  # bfloat16 autocast for the forward pass
 
 

@@ -27,6 +27,8 @@ import torch
 from tqdm import tqdm
 
 from clinsynth.brat import AnnLayout, Document, Entity
+from clinsynth.errors import InputError
+from clinsynth.params import Fraction, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt
 from clinsynth.training.cross_encoder import freeze_lower_layers, set_determinism
 
 Span = tuple[int, int]
@@ -35,18 +37,18 @@ IGNORE = -100
 
 @dataclasses.dataclass(frozen=True)
 class NerConfig:
-    window_chars: int = 400  # sentences packed into windows of at most this many characters
-    max_length: int = 160  # wordpieces per window, [CLS]/[SEP] included; longer windows are truncated
-    batch_size: int = 16
-    max_steps: int = 60  # the same for baseline and augmented: equal compute, the data differs
-    learning_rate: float = 2e-4
-    warmup_ratio: float = 0.1
-    weight_decay: float = 0.01
+    window_chars: PositiveInt = 400  # sentences packed into windows of at most this many characters
+    max_length: PositiveInt = 160  # wordpieces per window, [CLS]/[SEP] included; longer windows are truncated
+    batch_size: PositiveInt = 16
+    max_steps: PositiveInt = 60  # the same for baseline and augmented: equal compute, the data differs
+    learning_rate: PositiveFloat = 2e-4
+    warmup_ratio: Fraction = 0.1
+    weight_decay: NonNegativeFloat = 0.01
     freeze_embeddings: bool = True  # the 30k x 384 word embeddings: half the parameters, a dense grad per step
-    freeze_layers: int = 0  # also freeze the embeddings and the lowest N encoder layers (0: none)
+    freeze_layers: NonNegativeInt = 0  # also freeze the embeddings and the lowest N encoder layers (0: none)
     bf16: bool = False  # bfloat16 autocast: faster inference, but slower backward on CPU (measured)
-    threads: int = 1  # fixed: results are reproducible for a given thread count
-    eval_batch_size: int = 32
+    threads: PositiveInt = 1  # fixed: results are reproducible for a given thread count
+    eval_batch_size: PositiveInt = 32
 
 
 @dataclasses.dataclass(frozen=True)
@@ -183,7 +185,7 @@ def train_ner(model_factory: Callable[[Sequence[str]], torch.nn.Module], tokeniz
     from transformers import get_linear_schedule_with_warmup
 
     if not windows:
-        raise ValueError("train_ner: no training windows")
+        raise InputError("train_ner: no training windows")
     set_determinism(seed, cfg.threads)
     model = model_factory(labels)
     features = encode_windows(tokenizer, windows, labels, cfg.max_length)

@@ -23,6 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from clinsynth.brat import Document, Entity, Relation
+from clinsynth.errors import InputError
+from clinsynth.params import Fraction, NonNegativeInt, PositiveFloat, PositiveInt
 
 Span = tuple[int, int]
 _WORD = re.compile(r"[a-z][a-z\-]+")
@@ -33,10 +35,10 @@ class RelationConfig:
     label: str = "Treats"
     arg1_label: str = "Medication"
     arg2_label: str = "Condition"
-    window: int = 12  # sentences between the two mentions of a candidate
-    c: float = 1.0  # inverse L2 regularisation strength
-    threshold: float = 0.5  # P(relation) at or above which a candidate becomes a relation
-    max_iter: int = 1000
+    window: NonNegativeInt = 12  # sentences between the two mentions of a candidate
+    c: PositiveFloat = 1.0  # inverse L2 regularisation strength
+    threshold: Fraction = 0.5  # P(relation) at or above which a candidate becomes a relation
+    max_iter: PositiveInt = 1000
 
 
 @dataclasses.dataclass(frozen=True)
@@ -114,7 +116,7 @@ def train_relations(examples: Sequence[Candidate], cfg: RelationConfig, seed: in
 
     labels = [c.positive for c in examples]
     if len(set(labels)) < 2:
-        raise ValueError(f"train_relations: {len(examples)} candidates, all {'positive' if any(labels) else 'negative'}; "
+        raise InputError(f"train_relations: {len(examples)} candidates, all {'positive' if any(labels) else 'negative'}; "
                          f"expected both classes (is relation window {cfg.window} too small?)")
     names = sorted({f for c in examples for f in c.features})
     column = {name: i for i, name in enumerate(names)}

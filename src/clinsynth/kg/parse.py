@@ -114,7 +114,7 @@ def read_triples(path: Path | str, fmt: str = "auto", fast_path: bool = True) ->
     fmt = detect_format(path, fmt)
     if fmt == "obo":
         return list(read_obo(path)), {}
-    if fast_path and fmt in ("turtle", "nt"):
+    if fast_path and fmt == "turtle":  # not "nt": N-Triples has no @prefix, rdflib would refuse what we accept
         triples = read_line_turtle(path)
         if triples is not None:
             return triples, {}

@@ -71,16 +71,22 @@ def run_requests(requests: Sequence[Request], backend: Backend, cache: Generatio
         else:
             waiting.setdefault(key, []).append(request)
     sent = {reqs[0].id: key for key, reqs in waiting.items()}
-    for result in backend.generate([reqs[0] for reqs in waiting.values()]):
-        key = sent.pop(result.request_id, None)
-        if key is None:
-            raise BackendContractError(f"backend {identity}: unexpected or repeated result for {result.request_id!r}")
-        if isinstance(result, Completion):
-            cache.put(key, identity, result)
-        for i, request in enumerate(waiting[key]):
-            outcome = Outcome(request, key, dataclasses.replace(result, request_id=request.id), i > 0)
-            _emit(outcome, on_outcome)
-            yield outcome
+    if not sent:
+        return
+    cache.claim(list(waiting))  # another live run generating these same requests: CacheError, not duplicates
+    try:
+        for result in backend.generate([reqs[0] for reqs in waiting.values()]):
+            key = sent.pop(result.request_id, None)
+            if key is None:
+                raise BackendContractError(f"backend {identity}: unexpected or repeated result for {result.request_id!r}")
+            if isinstance(result, Completion):
+                cache.put(key, identity, result)
+            for i, request in enumerate(waiting[key]):
+                outcome = Outcome(request, key, dataclasses.replace(result, request_id=request.id), i > 0)
+                _emit(outcome, on_outcome)
+                yield outcome
+    finally:
+        cache.release_claims()
     if sent:
         raise BackendContractError(f"backend {identity}: no result for {len(sent)} requests, e.g. {next(iter(sent))!r}")
 

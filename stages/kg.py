@@ -19,13 +19,15 @@ class KGConfig:
     prefixes: dict[str, str] = dataclasses.field(default_factory=dict)
     languages: list[str] = dataclasses.field(default_factory=lambda: ["en"])
     fast_path: bool = True
+    allow_remote_context: bool = False  # let rdflib fetch a JSON-LD file's remote @context (offline by default)
 
 
 def main() -> None:
     base = load_base()
     cfg = load_params("kg", KGConfig)
     start = time.perf_counter()
-    kg = load_graph(cfg.sources, cfg.predicate_map, cfg.type_map, cfg.prefixes, cfg.languages, cfg.fast_path)
+    kg = load_graph(cfg.sources, cfg.predicate_map, cfg.type_map, cfg.prefixes, cfg.languages, cfg.fast_path,
+                    allow_remote_context=cfg.allow_remote_context)
     load_s = time.perf_counter() - start
     kg.save(base.paths.kg_graph)
     stats = kg.stats()

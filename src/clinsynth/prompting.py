@@ -96,9 +96,23 @@ def load_template(prompts_dir: Path | str, name: str) -> Template:
     return Template(name, str(path), hashlib.sha256(source.encode("utf-8")).hexdigest()[:16], source)
 
 
+def optional_variables(parsed: jinja2.nodes.Template) -> set[str]:
+    """Variables the template guards itself: ``x is defined`` / ``x is undefined`` tests and ``x | default(...)``.
+
+    They may be absent from the recipe's variables; an unguarded use of one still fails at render time
+    (StrictUndefined), with the same TemplateError.
+    """
+    guarded = {t.node.name for t in parsed.find_all(jinja2.nodes.Test)
+               if t.name in ("defined", "undefined") and isinstance(t.node, jinja2.nodes.Name)}
+    guarded |= {f.node.name for f in parsed.find_all(jinja2.nodes.Filter)
+                if f.name in ("default", "d") and isinstance(f.node, jinja2.nodes.Name)}
+    return guarded
+
+
 def render_messages(template: Template, variables: Mapping[str, Any]) -> tuple[Message, ...]:
     """Render each role block of ``template`` with ``variables``; missing variables raise TemplateError."""
-    needed = jinja2.meta.find_undeclared_variables(_ENV.parse(template.source))
+    parsed = _ENV.parse(template.source)
+    needed = jinja2.meta.find_undeclared_variables(parsed) - optional_variables(parsed)
     missing = sorted(needed - set(variables))
     if missing:
         raise TemplateError(f"{template.name} ({template.path}): undefined variable {missing[0]!r}; "

@@ -104,7 +104,7 @@ def test_metrics_count_every_outcome_and_preservation(decoded):
                                    "label_changed": 1, "unknown_label": 1},
         "dropped_at_postprocess": {},
         "rejected_at_decode": {"entity_missing": 1}, "dropped": {"duplicate": 1, "unchanged": 1},
-        "kept": 4, "kept_fraction": 0.3333}
+        "kept": 4, "kept_fraction": 0.3333, "wrapping_stripped": {}}
     assert metrics["rejections"]["total"] == 8
     # marks: 11 answers x 1 (segment note_a:2) + 4 (note_a:1); kept: 1 + 1 + 1 + 4
     assert metrics["entities"] == {"marked": 15, "preserved": 7, "preservation_rate": 0.4667}

@@ -34,6 +34,16 @@ def test_read_obo_maps_tags_to_owl_export_predicates():
     ("[Term]\nid: HP:1\nsynonym: Weight EXACT []\n",
      "bad.obo:3: synonym 'Weight EXACT []'; expected '\"text\" EXACT|RELATED|BROAD|NARROW [xrefs]'"),
     ("format-version: 1.2\n\n[Term]\nname: Weight loss\n", "bad.obo:3: [Term] without an 'id:' tag; every term needs one"),
+    ("[Term]\nid: HP:1\nis_a:\n", "bad.obo:3: empty 'is_a:' in the [Term] of 'HP:1'; expected 'is_a: PARENT:ID', or delete the line"),
+    ("[Term]\nid: HP:1\nis_a: ! no parent\n",
+     "bad.obo:3: empty 'is_a:' in the [Term] of 'HP:1'; expected 'is_a: PARENT:ID', or delete the line"),
+    ("[Term]\nid: HP:1\nrelationship: part_of\n",
+     "bad.obo:3: relationship 'part_of' in the [Term] of 'HP:1'; expected 'relationship: RELATION TARGET:ID'"),
+    ("[Term]\nid: HP:1\nname: A\n\n[Term]\nid: HP:1 ! again\nname: B\n",
+     "bad.obo:6: [Term] 'HP:1' again; its first stanza is at line 2; merge the two stanzas or fix the id"),
+    ("[Term]\nid: HP:1\nname: A\nid: HP:2\n",
+     "bad.obo:4: second 'id:' tag 'HP:2' in the [Term] of 'HP:1' (line 2); a term has exactly one id (alt_id: for the others)"),
+    ("[Term]\nid:\nname: A\n", "bad.obo:2: empty 'id:' tag; expected 'id: PREFIX:LOCAL'"),
 ])
 def test_read_obo_errors_name_file_and_line(tmp_path, body, message):
     path = tmp_path / "bad.obo"

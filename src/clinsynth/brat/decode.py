@@ -15,12 +15,21 @@ A reply that cannot be used is a :class:`DecodeRejection` with one of ``REJECTIO
 an exception: ``empty_reply``, ``broken_markup``, ``unknown_label`` (not in ``labels``), ``label_changed``
 (a mark has an entity's text under another label), ``entity_count_changed`` (an extra or duplicated
 mark), ``entity_missing`` (recall of the segment's entities below ``min_entity_recall``),
-``invalid_document`` (the result fails validation; a safety net).
+``invalid_document`` (the result fails validation; a safety net), ``chatter_only`` (the reply is only
+an assistant's preamble such as "Sure! Here is the rewritten text:").
+
+Chat models wrap replies: code fences, a leading "Sure! Here is the rewritten text:" line (or the
+same as an inline prefix), a trailing "Let me know if ...". That wrapping is never spliced into the
+document: :func:`strip_wrapping` removes it when it is not text of the segment itself, the rest is
+decoded, and ``DecodedSegment.stripped`` says what was removed (``code_fence``, ``preamble``,
+``postamble``) so callers count it. If the rest does not decode, the reply is rejected with the
+rest's reason.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections import Counter
 from collections.abc import Collection
 from typing import Any
@@ -30,7 +39,21 @@ from clinsynth.brat.model import AnnLayout, Document, Entity, Equivalence
 from clinsynth.brat.validation import references, validate_document
 
 REJECTION_REASONS = ("empty_reply", "broken_markup", "unknown_label", "label_changed", "entity_count_changed",
-                     "entity_missing", "invalid_document")
+                     "entity_missing", "invalid_document", "chatter_only")
+WRAPPINGS = ("code_fence", "preamble", "postamble")
+
+_CHAT_OPENERS = r"(?:sure|certainly|of course|absolutely|okay|ok|alright)\s*[!,.]"
+# A whole first line of chatter: "Sure!", "Here is the rewritten text:", "Certainly, here's a rewrite."
+_PREAMBLE_LINE = re.compile(
+    rf"(?i)\s*(?:{_CHAT_OPENERS}[^\n]*"
+    r"|(?:here(?:'s| is| are)|below is|the following is)\b(?:[^\n]*:|[^\n]*\b(?:rewrit|paraphras|revis|version)[^\n]*)"
+    r"|(?:rewritten|paraphrased|revised) (?:text|version|sentence|segment)s?\s*:)\s*")
+# The same as an inline prefix of the reply's first line: "here is ...:" or an opener such as "Sure!".
+_PREAMBLE_PREFIX = re.compile(
+    rf"(?i)\s*(?:(?:{_CHAT_OPENERS}\s*)?(?:here(?:'s| is| are)|below is)\b[^:\n\[\]]{{0,80}}:|{_CHAT_OPENERS})\s+")
+_POSTAMBLE_LINE = re.compile(r"(?i)\s*(?:let me know|i hope|hope this|feel free|if you (?:need|want|would))\b[^\n]*")
+_FENCED = re.compile(r"(?s)\s*(?P<pre>[^\n`]*\n)?\s*```[\w+-]*[ \t]*\n(?P<body>(?:(?!```).)*?)\n?\s*```"
+                     r"(?P<post>[^`]*)")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,6 +79,41 @@ class DecodedSegment:
 
     document: Document
     dropped: dict[str, int]
+    stripped: tuple[str, ...] = ()  # wrapping removed from the reply (WRAPPINGS), for the caller's counts
+
+
+def _is_chatter(line: str, pattern: re.Pattern, original: str) -> bool:
+    """A line of the assistant talking, not of the note: matches, holds no mark, is not in the segment."""
+    return "[[" not in line and pattern.fullmatch(line) is not None and line.strip().casefold() not in original
+
+
+def strip_wrapping(reply: str, original: str) -> tuple[str, tuple[str, ...]]:
+    """``reply`` without code fences and a leading/trailing chat line; and what was removed (WRAPPINGS).
+
+    ``original``: the segment's plain text; a line that occurs in it is the note's, never stripped.
+    Nothing is stripped that would leave the reply empty (that is ``chatter_only``, for the caller).
+    """
+    original = original.casefold()
+    text, stripped = reply.strip(), []
+    fenced = _FENCED.fullmatch(text)
+    if fenced and fenced["body"].strip():
+        pre, post = (fenced["pre"] or "").strip(), fenced["post"].strip()
+        if (not pre or _is_chatter(pre, _PREAMBLE_LINE, original)) and \
+                (not post or _is_chatter(post, _POSTAMBLE_LINE, original)):
+            text = fenced["body"].strip()
+            stripped += ["code_fence"] + (["preamble"] if pre else []) + (["postamble"] if post else [])
+    first, sep, rest = text.partition("\n")
+    if "preamble" not in stripped:
+        prefix = _PREAMBLE_PREFIX.match(text)
+        if sep and rest.strip() and _is_chatter(first, _PREAMBLE_LINE, original):
+            text, stripped = rest.strip(), stripped + ["preamble"]
+        elif prefix and text[prefix.end():].strip() and "[[" not in prefix.group() \
+                and not original.startswith(prefix.group().strip().casefold()):
+            text, stripped = text[prefix.end():].strip(), stripped + ["preamble"]
+    head, sep, last = text.rpartition("\n")
+    if sep and head.strip() and "postamble" not in stripped and _is_chatter(last, _POSTAMBLE_LINE, original):
+        text, stripped = head.strip(), stripped + ["postamble"]
+    return text, tuple(stripped)
 
 
 def decode_segment(document: Document, segment: EncodedSegment, reply: str, *,
@@ -69,6 +127,24 @@ def decode_segment(document: Document, segment: EncodedSegment, reply: str, *,
     """
     _check_segment(document, segment)
 
+    def reject(reason: str, detail: str) -> DecodeRejection:
+        return DecodeRejection(segment.doc_id, segment.segment_id, reason, detail)
+
+    if not reply.strip():
+        return reject("empty_reply", f"reply {reply!r} is empty or whitespace")
+    original = document.text[segment.start:segment.end]
+    reply, stripped = strip_wrapping(reply, original)
+    if _is_chatter(reply.partition("\n")[0], _PREAMBLE_LINE, original.casefold()) and "\n" not in reply:
+        return reject("chatter_only", f"reply {reply[:120]!r} is an assistant's preamble, not a rewrite")
+    after = f" (after stripping {', '.join(stripped)})" if stripped else ""
+    result = _decode(document, segment, reply, labels, min_entity_recall, doc_id)
+    if isinstance(result, DecodeRejection):
+        return dataclasses.replace(result, detail=result.detail + after)
+    return dataclasses.replace(result, stripped=stripped) if stripped else result
+
+
+def _decode(document: Document, segment: EncodedSegment, reply: str, labels: Collection[str] | None,
+            min_entity_recall: float, doc_id: str | None) -> DecodedSegment | DecodeRejection:
     def reject(reason: str, detail: str) -> DecodeRejection:
         return DecodeRejection(segment.doc_id, segment.segment_id, reason, detail)
 
@@ -210,3 +286,43 @@ def _drop_from_layout(layout: AnnLayout, removed: set[str], equivalence_dropped:
             continue
         order.append(key)
     return dataclasses.replace(layout, order=tuple(order))
+
+
+@dataclasses.dataclass(frozen=True)
+class CorpusDecodeResult:
+    """Every document (rewritten where its segments' replies decoded), the rejections, and counts."""
+
+    documents: tuple[Document, ...]
+    rejections: tuple[DecodeRejection, ...]
+    decoded: int
+    stripped: dict[str, int]
+
+
+def decode_corpus(documents: Collection[Document], segments: Collection[EncodedSegment],
+                  replies: dict[str, str] | None = None) -> CorpusDecodeResult:
+    """Apply each segment's reply (``replies[segment_id]``, default its own encoding) to its document.
+
+    Segments of one document are applied from the last to the first, so the offsets of those still to
+    come are untouched. A rejected reply leaves that segment as it was. With no ``replies`` the result
+    must equal the input byte for byte (``clinsynth brat decode --check``). Raises ValueError for a
+    segment of a document not in ``documents``.
+    """
+    by_id = {d.id: d for d in documents}
+    by_doc: dict[str, list[EncodedSegment]] = {}
+    for segment in segments:
+        if segment.doc_id not in by_id:
+            raise ValueError(f"segment {segment.segment_id}: document {segment.doc_id!r} is not in the corpus; "
+                             "encode this corpus again (clinsynth brat encode)")
+        by_doc.setdefault(segment.doc_id, []).append(segment)
+    out, rejections, decoded, stripped = [], [], 0, Counter()
+    for doc_id, document in by_id.items():
+        for segment in sorted(by_doc.get(doc_id, ()), key=lambda s: s.start, reverse=True):
+            reply = (replies or {}).get(segment.segment_id, segment.encoded)
+            result = decode_segment(document, segment, reply)
+            if isinstance(result, DecodeRejection):
+                rejections.append(result)
+                continue
+            document, decoded = result.document, decoded + 1
+            stripped.update(result.stripped)
+        out.append(document)
+    return CorpusDecodeResult(tuple(out), tuple(rejections), decoded, dict(sorted(stripped.items())))

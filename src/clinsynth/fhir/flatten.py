@@ -11,8 +11,8 @@ No names, addresses or identifiers are written (Patient is gender + birth date).
 
 from __future__ import annotations
 
-import ast
 import dataclasses
+import json
 import re
 from collections.abc import Iterable
 from typing import Any
@@ -104,16 +104,51 @@ def observation_value(res: dict[str, Any]) -> str:
     return "; ".join(p for p in parts if p)
 
 
-def goal_text(text: str) -> str:
-    """Synthea writes Goal.description.text as a Python dict repr; turn that into ``Hemoglobin A1c < 7``."""
+# Goal texts are data: never evaluated as code (ast.literal_eval crashed on "{[]}" with TypeError, on
+# deep nesting with RecursionError, on a huge text with MemoryError). A Python dict repr is rewritten
+# token by token into JSON, within these bounds, and anything else is kept as text.
+_MAX_GOAL_CHARS = 4000
+_MAX_GOAL_DEPTH = 8
+_REPR_TOKEN = re.compile(r"""\s+|'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*"|-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?|True|False|None|[{}\[\]:,]""")
+_REPR_WORDS = {"True": "true", "False": "false", "None": "null"}
+
+
+def _python_repr_to_json(text: str) -> Any:
+    """A dict written as Python repr (single quotes, True/None) -> the same value via JSON; None if not one."""
+    out, depth, pos = [], 0, 0
+    while pos < len(text):
+        match = _REPR_TOKEN.match(text, pos)
+        if match is None:
+            return None
+        token, pos = match.group(), match.end()
+        if token in "{[":
+            depth += 1
+            if depth > _MAX_GOAL_DEPTH:
+                return None
+        elif token in "}]":
+            depth -= 1
+        if token[0] == "'":  # 'it\'s "x"' -> "it's \"x\"" (other escapes then go through JSON's rules)
+            body = token[1:-1].replace("\\'", "'").replace('\\"', '"')
+            token = '"' + body.replace('"', '\\"') + '"'
+        out.append(_REPR_WORDS.get(token, token))
     try:
-        data = ast.literal_eval(text) if text.startswith("{") else None
-    except (ValueError, SyntaxError):
-        data = None
+        return json.loads("".join(out))
+    except ValueError:
+        return None
+
+
+def goal_text(text: str) -> str:
+    """Synthea writes Goal.description.text as a Python dict repr; turn that into ``Hemoglobin A1c < 7``.
+
+    The text is parsed as JSON or as a bounded dict repr, never evaluated; whatever does not parse into
+    ``{'observation': {...}}`` is returned as text (its first 120 characters).
+    """
+    data = _python_repr_to_json(text) if text.startswith("{") and len(text) <= _MAX_GOAL_CHARS else None
     obs = data.get("observation") if isinstance(data, dict) else None
     if not isinstance(obs, dict):
         return text[:120]
-    name = next((c.get("display", "") for c in obs.get("codes", []) if isinstance(c, dict)), "")
+    codes = obs.get("codes")
+    name = next((str(c.get("display", "")) for c in codes if isinstance(c, dict)), "") if isinstance(codes, list) else ""
     return " ".join(str(p) for p in (name, obs.get("operator", ""), obs.get("value", "")) if p != "")
 
 

@@ -20,6 +20,8 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import os
+import socket
 import sqlite3
 import time
 from collections.abc import Iterable, Sequence
@@ -46,7 +48,51 @@ CREATE INDEX IF NOT EXISTS completions_last_used ON completions(last_used_at);
 
 
 class CacheError(RuntimeError):
-    """The cache file is not a clinsynth cache, or of another schema version."""
+    """The cache file is not a clinsynth cache, of another schema version, corrupt, or in use by another run."""
+
+
+# ---- open-time checks and request claims (kept apart from the store's methods) --------------------
+
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+def check_cache_file(path: Path) -> bool:
+    """Refuse a path that would silently act as an empty cache or give raw sqlite errors; True if it exists."""
+    if path.is_dir():
+        raise CacheError(f"{path}: is a directory, not a cache file; point base.paths.cache at a file "
+                         "such as .clinsynth/cache.sqlite")
+    if not path.exists():
+        return False
+    if path.stat().st_size == 0:
+        raise CacheError(f"{path}: empty file (0 bytes), not a clinsynth cache (a cache is never empty on disk); "
+                         "restore it from a backup, or delete it to start an empty cache")
+    with path.open("rb") as fh:
+        if fh.read(len(_SQLITE_MAGIC)) != _SQLITE_MAGIC:
+            raise CacheError(f"{path}: not a clinsynth cache (not an SQLite file); move it away or delete it")
+    return True
+
+
+def check_cache_schema(db: sqlite3.Connection, path: Path) -> None:
+    """An existing file must be a clinsynth cache of this schema version and pass SQLite's quick_check."""
+    try:
+        version = db.execute("PRAGMA user_version").fetchone()[0]
+        tables = {name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    except sqlite3.DatabaseError as exc:
+        raise CacheError(f"{path}: corrupt SQLite file ({exc}); restore it from a backup, or move it away to "
+                         "start a new cache (its replies are then generated again)") from exc
+    if tables and "completions" not in tables:
+        raise CacheError(f"{path}: not a clinsynth cache (an SQLite file with tables {sorted(tables)}, "
+                         "no 'completions'); move it away or delete it")
+    if tables and version != SCHEMA_VERSION:
+        raise CacheError(f"{path}: cache schema version {version}, this clinsynth reads version {SCHEMA_VERSION}; "
+                         "use the clinsynth that wrote it, or move the file away to start a new cache")
+    try:  # quick_check reads every page once: ~0.1 s for a 70 MB cache
+        problems = [row for (row,) in db.execute("PRAGMA quick_check(3)")]
+    except sqlite3.DatabaseError as exc:  # "database disk image is malformed" when a page header is garbled
+        problems = [str(exc)]
+    if problems != ["ok"]:
+        raise CacheError(f"{path}: corrupt SQLite file ({'; '.join(problems)}); restore it from a backup, or "
+                         "move it away to start a new cache (its replies are then generated again)")
 
 
 def cache_key(model_identity: str, request: Request) -> str:
@@ -73,25 +119,112 @@ class CacheStats:
     generated_twice: int
 
 
+_CLAIMS = """
+CREATE TABLE IF NOT EXISTS claims (
+    key TEXT PRIMARY KEY,
+    pid INTEGER NOT NULL,
+    host TEXT NOT NULL,
+    claimed_at REAL NOT NULL,
+    token TEXT NOT NULL  -- the GenerationCache object that claimed it (one process may open several)
+);
+"""
+
+
+def _is_alive(pid: int, host: str) -> bool:
+    """Whether a claim's owner may still be running (another host's processes cannot be checked: yes)."""
+    if host != socket.gethostname():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, under another user
+        return True
+    return True
+
+
+def claim_requests(db: sqlite3.Connection, path: Path, keys: Sequence[str], token: str) -> None:
+    """Claim ``keys`` for this process in one ``BEGIN IMMEDIATE`` transaction, or raise CacheError.
+
+    Two runs on one cache with overlapping requests would each generate what the other has not
+    committed yet; the second is refused, naming who holds the claims. Disjoint runs (the shards of
+    one recipe) claim disjoint keys and run side by side. Claims of a process that is gone (SIGKILL)
+    are taken over; claims are dropped by :func:`release_claims` when the run ends.
+    """
+    me, host, now = os.getpid(), socket.gethostname(), time.time()
+    unique = sorted(set(keys))
+    db.execute("BEGIN IMMEDIATE")  # one claimer at a time: no two processes can both see a key free
+    try:
+        held = []
+        for start in range(0, len(unique), 500):
+            part = unique[start:start + 500]
+            held += db.execute(f"SELECT key, pid, host, claimed_at FROM claims WHERE key IN ({','.join('?' * len(part))})",
+                               part).fetchall()
+        live = [row for row in held if (row[1], row[2]) != (me, host) and _is_alive(row[1], row[2])]
+        if live:
+            _, pid, other_host, since = live[0]
+            raise CacheError(
+                f"{path}: {len(live)} of this run's {len(unique)} uncached requests are being generated by pid {pid} "
+                f"on {other_host} (claimed {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(since))}); two runs "
+                "on one cache would generate them twice. Wait for that run to finish, or give this one its own "
+                "cache (base.paths.cache); see docs/generation.md"
+            )
+        db.executemany("INSERT OR REPLACE INTO claims (key, pid, host, claimed_at, token) VALUES (?,?,?,?,?)",
+                       [(key, me, host, now, token) for key in unique])
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+
+
+def release_claims(db: sqlite3.Connection, token: str) -> None:
+    """Drop the claims made under ``token`` (a killed run's claims are taken over by the next)."""
+    try:
+        db.execute("DELETE FROM claims WHERE token=?", (token,))
+    except sqlite3.ProgrammingError:  # already closed (a generator finalised after its cache): close() released them
+        pass
+
+
 class GenerationCache:
-    """SQLite store of completions keyed by :func:`cache_key`. Safe to share between processes."""
+    """SQLite store of completions keyed by :func:`cache_key`. Shared by processes that generate
+    disjoint requests (shards); overlapping runs are refused by :meth:`claim`."""
 
     def __init__(self, path: Path | str) -> None:
+        """Open (or create) the cache.
+
+        Raises CacheError (naming the path and what to do) for a directory, a 0-byte or non-SQLite file,
+        another schema version or a corrupt file (check_cache_file, check_cache_schema).
+        """
         self.path = Path(path)
+        self._token = f"{socket.gethostname()}:{os.getpid()}:{id(self)}:{time.time()}"
+        existed = check_cache_file(self.path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         # isolation_level=None: autocommit, each statement is its own transaction.
         self._db = sqlite3.connect(self.path, timeout=60.0, isolation_level=None)
         try:
+            if existed:
+                check_cache_schema(self._db, self.path)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(_SCHEMA)
+            self._db.executescript(_CLAIMS)
             self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-        except sqlite3.DatabaseError as exc:
+        except (sqlite3.DatabaseError, CacheError) as exc:
             self._db.close()
-            raise CacheError(f"{self.path}: not a clinsynth cache ({exc}); move it away or delete it") from exc
+            if isinstance(exc, CacheError):
+                raise
+            raise CacheError(f"{self.path}: not a clinsynth cache or corrupt ({exc}); move it away or delete it") from exc
 
     def close(self) -> None:
+        release_claims(self._db, self._token)
         self._db.close()
+
+    def claim(self, keys: Sequence[str]) -> None:
+        """Claim the keys this run is about to generate (see :func:`claim_requests`)."""
+        claim_requests(self._db, self.path, keys, self._token)
+
+    def release_claims(self) -> None:
+        release_claims(self._db, self._token)
 
     def __enter__(self) -> GenerationCache:
         return self

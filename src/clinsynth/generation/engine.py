@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from clinsynth.generation.cache import GenerationCache, cache_key
+from clinsynth.generation.redact import redact_secrets
 from clinsynth.generation.types import Backend, Completion, Failure, Generation, Rejection, Request, SamplingParams
 from clinsynth.prompting import to_request
 
@@ -70,16 +71,22 @@ def run_requests(requests: Sequence[Request], backend: Backend, cache: Generatio
         else:
             waiting.setdefault(key, []).append(request)
     sent = {reqs[0].id: key for key, reqs in waiting.items()}
-    for result in backend.generate([reqs[0] for reqs in waiting.values()]):
-        key = sent.pop(result.request_id, None)
-        if key is None:
-            raise BackendContractError(f"backend {identity}: unexpected or repeated result for {result.request_id!r}")
-        if isinstance(result, Completion):
-            cache.put(key, identity, result)
-        for i, request in enumerate(waiting[key]):
-            outcome = Outcome(request, key, dataclasses.replace(result, request_id=request.id), i > 0)
-            _emit(outcome, on_outcome)
-            yield outcome
+    if not sent:
+        return
+    cache.claim(list(waiting))  # another live run generating these same requests: CacheError, not duplicates
+    try:
+        for result in backend.generate([reqs[0] for reqs in waiting.values()]):
+            key = sent.pop(result.request_id, None)
+            if key is None:
+                raise BackendContractError(f"backend {identity}: unexpected or repeated result for {result.request_id!r}")
+            if isinstance(result, Completion):
+                cache.put(key, identity, result)
+            for i, request in enumerate(waiting[key]):
+                outcome = Outcome(request, key, dataclasses.replace(result, request_id=request.id), i > 0)
+                _emit(outcome, on_outcome)
+                yield outcome
+    finally:
+        cache.release_claims()
     if sent:
         raise BackendContractError(f"backend {identity}: no result for {len(sent)} requests, e.g. {next(iter(sent))!r}")
 
@@ -102,8 +109,8 @@ def generate(prompts: Sequence[Mapping[str, Any]], sampling: SamplingParams, bac
     hits = fresh_tokens = 0
     for outcome in run_requests(requests, backend, cache, on_outcome):
         result, pid = outcome.result, outcome.request.id
-        if isinstance(result, Failure):
-            rejections.append(Rejection(pid, result.reason, result.detail))
+        if isinstance(result, Failure):  # details are stored and pushed: no credentials in them
+            rejections.append(Rejection(pid, result.reason, redact_secrets(result.detail)))
             continue
         hits += outcome.cached
         fresh_tokens += 0 if outcome.cached else result.n_completion_tokens
@@ -112,7 +119,7 @@ def generate(prompts: Sequence[Mapping[str, Any]], sampling: SamplingParams, bac
         completion_tokens += result.n_completion_tokens
         parsed = parse(result.text, by_id[pid])
         if isinstance(parsed, Rejection):
-            rejections.append(dataclasses.replace(parsed, generation_id=outcome.key))
+            rejections.append(dataclasses.replace(parsed, generation_id=outcome.key, detail=redact_secrets(parsed.detail)))
             continue
         generations.append(Generation(outcome.key, pid, backend.identity, sha, result.text, result.finish_reason,
                                       result.n_prompt_tokens, result.n_completion_tokens, parsed))
@@ -138,6 +145,9 @@ def generate(prompts: Sequence[Mapping[str, Any]], sampling: SamplingParams, bac
         "wall_s": round(wall, 3),
         "tokens_per_s": round(fresh_tokens / wall, 2) if wall > 0 else 0.0,
     }
+    stats = getattr(backend, "stats", None)  # the openai backend's attempts, retries, usage_not_numeric
+    if isinstance(stats, dict) and stats:
+        timing["backend"] = stats
     return GenerateResult(generations, rejections, metrics, timing)
 
 

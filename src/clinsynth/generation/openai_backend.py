@@ -12,7 +12,10 @@ HTTP 408/425/429/5xx, timeouts, connection errors, malformed JSON, an empty
 4xx (``bad_request``); 401/403/404 raise :class:`OpenAIBackendError` (the whole run is
 misconfigured). After ``max_retries``: ``Failure`` named after the last problem
 (``server_error`` | ``malformed_response`` | ``empty_choice``), detail with URL,
-status and body snippet. The API key comes only from the environment.
+status and body snippet. The API key comes only from the environment, and is redacted (with any
+``Authorization:``/``api_key=``/``token=`` shaped text) from every detail, reply and error
+(generation/redact.py). A ``usage`` that is not a token count is read as 0 tokens and counted
+(``usage_not_numeric`` in ``stats``).
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from typing import Any
 
 import httpx
 
+from clinsynth.generation.redact import REDACTED, redact_secrets
 from clinsynth.generation.types import Completion, Failure, Request
 from clinsynth.params import ConfigError
 
@@ -208,9 +212,38 @@ def parse_reply(request_id: str, body: str) -> Completion | _Retry:
         request_id=request_id,
         text=content,
         finish_reason=str(choice.get("finish_reason") or "unknown"),
-        n_prompt_tokens=int(usage.get("prompt_tokens") or 0),
-        n_completion_tokens=int(usage.get("completion_tokens") or 0),
+        n_prompt_tokens=token_count(usage.get("prompt_tokens")) or 0,
+        n_completion_tokens=token_count(usage.get("completion_tokens")) or 0,
     )
+
+
+def token_count(value: Any) -> int | None:
+    """A ``usage`` token count as an int >= 0; None when absent or not a count ("n/a", -1, {}, 1.5).
+
+    A server's odd ``usage`` must not abort the run: the reply is kept, its tokens count as 0 and
+    the backend counts ``usage_not_numeric`` (in the engine's metrics).
+    """
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value)
+    return value if isinstance(value, int) and value >= 0 else None
+
+
+def has_odd_usage(body: str) -> bool:
+    """Whether a 200 body's ``usage`` holds a token count that :func:`token_count` could not read."""
+    try:
+        usage = json.loads(body).get("usage")
+    except (ValueError, AttributeError):
+        return False
+    if usage is None:
+        return False
+    if not isinstance(usage, dict):
+        return True
+    return any(key in usage and usage[key] is not None and token_count(usage[key]) is None
+               for key in ("prompt_tokens", "completion_tokens"))
 
 
 class OpenAIBackend:
@@ -234,6 +267,7 @@ class OpenAIBackend:
                     "(the key is read from the environment only, never from params)"
                 )
             headers["Authorization"] = f"Bearer {key}"
+        self._secrets = (key,) if config.api_key_env is not None else ()
         self._client = httpx.Client(
             headers=headers,
             timeout=httpx.Timeout(config.timeout_s, connect=min(config.timeout_s, 10.0)),
@@ -298,11 +332,11 @@ class OpenAIBackend:
         try:
             listed = [m for m in response.json().get("data") or [] if isinstance(m, dict)]
         except (ValueError, AttributeError):
-            raise OpenAIBackendError(f"{root}/models: not a model list: {_snippet(response.text)}") from None
+            raise self._error(f"{root}/models: not a model list: {_snippet(self._redact(response.text))}") from None
         entry = next((m for m in listed if m.get("id") == self.config.model), None)
         if listed and entry is None:
             served = sorted(str(m.get("id")) for m in listed)
-            raise OpenAIBackendError(
+            raise self._error(
                 f"{root}: does not serve model {self.config.model!r}; it serves {served}; set model to one of them"
             )
         facts = set()
@@ -331,12 +365,12 @@ class OpenAIBackend:
                 continue
             status = response.status_code
             if status in (401, 403):
-                detail = f"HTTP {status} {_snippet(response.text)}: {_FATAL_STATUSES[status]}"
-                raise OpenAIBackendError(f"GET {url}: {detail}")
+                detail = f"HTTP {status} {_snippet(self._redact(response.text))}: {_FATAL_STATUSES[status]}"
+                raise self._error(f"GET {url}: {detail}")
             if status < 500 and status not in _RETRY_STATUSES:
                 return response
-            last = f"HTTP {status} {_snippet(response.text)}"
-        raise OpenAIBackendError(f"GET {url}: no answer after {self.config.max_retries + 1} attempts; last: {last}")
+            last = f"HTTP {status} {_snippet(self._redact(response.text))}"
+        raise self._error(f"GET {url}: no answer after {self.config.max_retries + 1} attempts; last: {last}")
 
     def request_body(self, request: Request) -> dict[str, Any]:
         """The chat-completions JSON body for ``request`` (``extra_body`` merged last)."""
@@ -380,11 +414,27 @@ class OpenAIBackend:
             stop.set()
             pool.shutdown(wait=False, cancel_futures=True)
 
+    def _redact(self, text: str) -> str:
+        return redact_secrets(text, self._secrets)
+
+    def _error(self, message: str) -> OpenAIBackendError:
+        return OpenAIBackendError(self._redact(message))
+
     def _count(self, key: str) -> None:
         with self._stats_lock:
             self._stats[key] += 1
 
     def _complete(self, request: Request, stop: threading.Event) -> Completion | Failure:
+        """Answer one request; what it returns is stored (cache, rejections), so secrets are redacted."""
+        result = self._complete_unredacted(request, stop)
+        if isinstance(result, Failure):
+            return dataclasses.replace(result, detail=self._redact(result.detail))
+        text = result.text
+        for secret in self._secrets:  # a reply echoing the key; only the exact value: this is model text
+            text = text.replace(secret, REDACTED)
+        return result if text == result.text else dataclasses.replace(result, text=text)
+
+    def _complete_unredacted(self, request: Request, stop: threading.Event) -> Completion | Failure:
         """Answer one request, retrying what is worth retrying."""
         body = json.dumps(self.request_body(request))
         rng = random.Random(f"{request.seed}:{request.id}")  # deterministic jitter per request
@@ -426,12 +476,16 @@ class OpenAIBackend:
     def _classify(self, request_id: str, url: str, response: httpx.Response) -> Completion | Failure | _Retry:
         status, text = response.status_code, response.text
         if 200 <= status < 300:
-            return parse_reply(request_id, text)
+            reply = parse_reply(request_id, text)
+            if isinstance(reply, Completion) and has_odd_usage(text):
+                self._count("usage_not_numeric")
+            return reply
+        text = self._redact(text)  # before the snippet cuts it: a cut key would escape the patterns
         where = f"{url}: HTTP {status} {_snippet(text)}"
         if status >= 500 or status in _RETRY_STATUSES:
             return _Retry("server_error", where, retry_after_seconds(response.headers.get("Retry-After")))
         if status in (400, 413, 422) and _CONTEXT_EXCEEDED.search(text):
             return Failure(request_id, "prompt_too_long", where)
         if status in _FATAL_STATUSES:
-            raise OpenAIBackendError(f"POST {where}: {_FATAL_STATUSES[status]}")
+            raise self._error(f"POST {where}: {_FATAL_STATUSES[status]}")
         return Failure(request_id, "bad_request", where)

@@ -111,6 +111,10 @@ class GraphBuilder:
         for s, p, o in triples:
             role = roles.get(p)
             if role is None:
+                if not isinstance(p, str):  # a literal predicate (N3 allows it): nothing to name
+                    report.skipped["literal_predicate"] += 1
+                    counts["skipped"] += 1
+                    continue
                 report.unknown_predicates[compact(p)] += 1
                 counts["unknown"] += 1
                 continue
@@ -134,6 +138,8 @@ class GraphBuilder:
 
     def _add_one(self, s: str, role: str, o: str | Lit, provenance: str, labelled: list[str]) -> str | None:
         """Apply one triple; returns None when used, else the reason it was skipped."""
+        if not isinstance(s, str):  # a literal subject (N3, or tuples handed in): no node to attach it to
+            return "literal_subject"
         if s.startswith("_:"):
             return "blank_node_subject"
         subject = self.compact(s)
@@ -202,20 +208,27 @@ def _none_understood(path: Path, triples: list[Triple], compact: Compactor) -> K
 
 def load_graph(sources: Sequence[KGSource | str | Path], predicate_map: dict[str, str] | None = None,
                type_map: dict[str, str] | None = None, prefixes: dict[str, str] | None = None,
-               languages: Sequence[str] = ("en",), fast_path: bool = True) -> KnowledgeGraph:
+               languages: Sequence[str] = ("en",), fast_path: bool = True,
+               allow_remote_context: bool = False) -> KnowledgeGraph:
     """Read every KG file (RDF in any rdflib syntax, or OBO) into one KnowledgeGraph, in the given order.
 
-    Raises KGFormatError for a missing or unparseable file (with file:line), for a file with no
-    triples, and for a file none of whose triples uses a predicate clinsynth reads.
+    Raises KGFormatError for a missing (``kg.sources[i].path``) or unparseable file (with file:line), a
+    JSON-LD file with a remote ``@context`` (unless ``allow_remote_context``), a file with no triples,
+    and a file none of whose triples uses a predicate clinsynth reads. Literal subjects or predicates
+    are skipped and counted (load_report.skipped).
     """
     if not sources:
         raise KGFormatError("kg.sources is empty; list at least one KG file (docs/kg.md)")
     builder = GraphBuilder(predicate_map, type_map, prefixes, languages)
     with paused_gc():
-        for source in sources:
+        for i, source in enumerate(sources):
             source = source if isinstance(source, KGSource) else KGSource(str(source))
             path = Path(source.path)
-            triples, _ = read_triples(path, source.format, fast_path)
+            if not path.is_file():
+                what = "is a directory, not a KG file" if path.is_dir() else "no such KG file"
+                raise KGFormatError(f"kg.sources[{i}].path = {source.path}: {what}; fix the path in params.yaml "
+                                    "or build the default KG with `dvc repro kg_build` (docs/kg.md)")
+            triples, _ = read_triples(path, source.format, fast_path, allow_remote_context)
             if not triples:
                 raise KGFormatError(f"{path}: holds no triples; expected a KG file (docs/kg.md)")
             provenance = source.provenance or path.stem

@@ -1,4 +1,4 @@
-"""Line Turtle: the Turtle subset kg_build writes, with a fast reader for it.
+r"""Line Turtle: the Turtle subset kg_build writes, with a fast reader for it.
 
 A line-Turtle file is ordinary Turtle (rdflib, Protégé, Jena read it) written so that it can also be
 read one line at a time without a Turtle parser:
@@ -8,10 +8,13 @@ read one line at a time without a Turtle parser:
     ICD10CM:E11.9 skos:prefLabel "Type 2 diabetes mellitus without complications" .
 
 - the first line is exactly :data:`HEADER`;
-- then ``@prefix`` lines, then one triple per line: ``subject predicate object .``, single spaces;
-- subject and predicate are ``<iri>``, ``prefix:local`` (local matching ``[A-Za-z0-9_.-]``, not
-  ending in ``.``) or ``a``; the object is one of those or a ``"literal"`` with an optional
-  ``@lang`` or ``^^<datatype>``; literals escape only ``\\ \" \n \r \t``.
+- then comment lines (``#`` first), ``@prefix`` lines (a prefix may be redefined; later lines use the
+  new namespace) and triples, one per line: ``subject predicate object .``, single spaces, ``\n`` ends;
+- subject and predicate are ``<absolute-iri>`` or ``prefix:local`` (local matching
+  ``[A-Za-z0-9_.-]``, not starting with ``.``/``-`` nor ending in ``.``), the predicate may be ``a``;
+  the object is one of those or a ``"literal"`` with an optional ``@lang`` (no ``^^datatype``);
+  literals may use Turtle's string escapes (``\\ \" \n \r \t \b \f \' \uXXXX \UXXXXXXXX``).
+  No ``,``/``;`` lists, blank nodes, relative IRIs, long strings or trailing comments.
 
 :func:`read_line_turtle` returns None on the first line outside this subset (a hand-edited file,
 say), and the caller falls back to rdflib, which then reports any real syntax error with its line.
@@ -21,6 +24,7 @@ second; the full default KG has several hundred thousand (see bench/kg.py).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from pathlib import Path
 from typing import NamedTuple, TextIO
@@ -50,29 +54,6 @@ def escape_literal(value: str) -> str:
     return f'"{value}"'
 
 
-def _unescape(body: str) -> str | None:
-    out, i = [], 0
-    while True:
-        j = body.find("\\", i)
-        if j < 0:
-            out.append(body[i:])
-            return "".join(out)
-        out.append(body[i:j])
-        code = body[j + 1:j + 2]
-        if code in _UNESCAPES:
-            out.append(_UNESCAPES[code])
-            i = j + 2
-        elif code in ("u", "U"):
-            width = 4 if code == "u" else 8
-            try:
-                out.append(chr(int(body[j + 2:j + 2 + width], 16)))
-            except ValueError:
-                return None
-            i = j + 2 + width
-        else:
-            return None
-
-
 def write_line_turtle(fh: TextIO, triples: Iterable[Triple], prefixes: dict[str, str], comment: str = "") -> int:
     """Write ``triples`` as line Turtle (see module doc); returns the number written."""
     fh.write(HEADER + "\n")
@@ -99,73 +80,101 @@ def write_line_turtle(fh: TextIO, triples: Iterable[Triple], prefixes: dict[str,
     return count
 
 
-def _resolve(token: str, prefixes: dict[str, str]) -> str | None:
-    if token[0] == "<":
-        return token[1:-1] if token[-1] == ">" and " " not in token else None
+# The strict subset, as regexes. Anything they do not match makes the whole file go to rdflib, so
+# they only need to be *narrower* than Turtle, never wider: no datatypes (rdflib normalises typed
+# lexical forms, "01"^^xsd:integer -> "1"), no relative IRIs (rdflib resolves them against the file),
+# no blank nodes (rdflib renames them), no `,`/`;` lists, exactly one space between terms.
+_IRI = r"<[A-Za-z][A-Za-z0-9+.-]*:[!#-;=?-\[\]_a-z~\u00a0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]*>"
+_PNAME = r"([A-Za-z][A-Za-z0-9_-]*)?:([A-Za-z0-9_](?:[A-Za-z0-9_.-]*[A-Za-z0-9_-])?)"
+_TERM = re.compile(rf"{_IRI}|{_PNAME}")
+_PREDICATE = re.compile(rf"{_IRI}|{_PNAME}|a")
+_LITERAL = re.compile(
+    r'"((?:[^"\\\x00-\x08\x0a-\x1f\x7f]|\\[tbnrf"\'\\]|\\u[0-9A-Fa-f]{4}|\\U[0-9A-Fa-f]{8})*)"'
+    r"(?:@([A-Za-z]+(?:-[A-Za-z0-9]+)*))?"
+)
+_PREFIX_LINE = re.compile(rf"@prefix ([A-Za-z][A-Za-z0-9_-]*)?: ({_IRI}) \.\n")
+_ESCAPE = re.compile(r"\\(?:u([0-9A-Fa-f]{4})|U([0-9A-Fa-f]{8})|(.))")
+
+
+def _resolve(token: str, prefixes: dict[str, str], pattern: re.Pattern = _TERM) -> str | None:
+    """The IRI of a subject/predicate/object token, or None outside the subset."""
+    match = pattern.fullmatch(token)
+    if match is None:
+        return None
     if token == "a":
         return RDF_TYPE
-    prefix, sep, local = token.partition(":")
-    namespace = prefixes.get(prefix)
-    if not sep or namespace is None or not local or local[-1] == "." or "\\" in local:
-        return None
-    return namespace + local
+    if token[0] == "<":
+        return token[1:-1]
+    namespace = prefixes.get(match.group(1) or "")
+    return None if namespace is None else namespace + match.group(2)
+
+
+def _unescape_match(match: re.Match) -> str:
+    code = match.group(1) or match.group(2)
+    if code is None:
+        return _UNESCAPES[match.group(3)]
+    point = int(code, 16)
+    if 0xD800 <= point <= 0xDFFF or point > 0x10FFFF:
+        raise ValueError(point)  # a surrogate or beyond Unicode: let rdflib judge it
+    return chr(point)
 
 
 def _parse_object(text: str, prefixes: dict[str, str]) -> str | Lit | None:
     if text[0] != '"':
         return _resolve(text, prefixes)
-    end = text.rfind('"')
-    if end == 0:
+    match = _LITERAL.fullmatch(text)
+    if match is None:
         return None
-    body, suffix = text[1:end], text[end + 1:]
-    value = _unescape(body) if "\\" in body else body
-    if value is None or '"' in body.replace('\\\\', "").replace('\\"', ""):
-        return None
-    if not suffix:
-        return Lit(value)
-    if suffix[0] == "@":
-        return Lit(value, suffix[1:])
-    if suffix.startswith("^^"):
-        return Lit(value) if _resolve(suffix[2:], prefixes) is not None else None
-    return None
+    body, lang = match.groups()
+    if "\\" in body:
+        try:
+            body = _ESCAPE.sub(_unescape_match, body)
+        except ValueError:
+            return None
+    return Lit(body, lang)
 
 
 def read_line_turtle(path: Path) -> list[Triple] | None:
-    """All triples of a line-Turtle file, or None if the file is not (entirely) line Turtle."""
-    with path.open(encoding="utf-8") as fh:
-        if fh.readline().rstrip("\n") != HEADER:
+    """All triples of a line-Turtle file, or None if the file is not (entirely) line Turtle.
+
+    When it returns triples they are exactly the set rdflib reads from the file (duplicates dropped,
+    file order kept); tests/kg/test_lineturtle_differential.py checks that on generated files.
+    """
+    with path.open(encoding="utf-8", newline="\n") as fh:
+        if fh.readline() != HEADER + "\n":
             return None
         prefixes: dict[str, str] = {}
         triples: list[Triple] = []
-        append = triples.append
-        memo: dict[str, str | None] = {}
+        seen: set[Triple] = set()
+        memo: dict[str, str | None] = {}  # token -> IRI under the current prefixes
+        pmemo: dict[str, str | None] = {}
         for line in fh:
             if line[0] == "#" or line == "\n":
-                continue
+                continue  # a comment line: '#' first (a '#' after a triple is outside the subset)
             if line.startswith("@prefix "):
-                fields = line.split()
-                if len(fields) != 4:
+                match = _PREFIX_LINE.fullmatch(line)
+                if match is None:
                     return None
-                _, name, iri, dot = fields
-                if not (name.endswith(":") and iri[0] == "<" and iri[-1] == ">" and dot == "."):
-                    return None
-                prefixes[name[:-1]] = iri[1:-1]
+                prefixes[match.group(1) or ""] = match.group(2)[1:-1]
+                memo.clear()  # a redefined prefix changes what the tokens already seen mean
+                pmemo.clear()
                 continue
             if not line.endswith(" .\n"):
                 return None
             parts = line[:-3].split(" ", 2)
-            if len(parts) != 3:
+            if len(parts) != 3 or not parts[2]:
                 return None
             s_tok, p_tok, o_tok = parts
-            s = memo.get(s_tok) or memo.setdefault(s_tok, _resolve(s_tok, prefixes))
-            p = memo.get(p_tok) or memo.setdefault(p_tok, _resolve(p_tok, prefixes))
-            if not o_tok:
-                return None
+            s = memo[s_tok] if s_tok in memo else memo.setdefault(s_tok, _resolve(s_tok, prefixes))
+            p = pmemo[p_tok] if p_tok in pmemo else pmemo.setdefault(p_tok, _resolve(p_tok, prefixes, _PREDICATE))
             if o_tok[0] == '"':
                 o = _parse_object(o_tok, prefixes)
             else:
-                o = memo.get(o_tok) or memo.setdefault(o_tok, _resolve(o_tok, prefixes))
+                o = memo[o_tok] if o_tok in memo else memo.setdefault(o_tok, _resolve(o_tok, prefixes))
             if s is None or p is None or o is None:
                 return None
-            append((s, p, o))
+            triple = (s, p, o)
+            if triple not in seen:
+                seen.add(triple)
+                triples.append(triple)
     return triples

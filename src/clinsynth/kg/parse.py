@@ -12,6 +12,7 @@ or a :class:`Lit`; blank nodes are written ``_:id``.
 
 from __future__ import annotations
 
+import json
 import re
 import xml.sax
 from collections.abc import Iterator
@@ -68,12 +69,56 @@ def _rdflib_reason(exc: Exception) -> str:
     return " ".join(str(why).split())
 
 
-def parse_graph(path: Path | str, fmt: str = "auto") -> rdflib.Graph:
-    """Parse one RDF file with rdflib. Errors: KGFormatError("<file>:<line>: <format> syntax error: <rdflib>")."""
+def remote_contexts(document: object) -> list[str]:
+    """Every ``@context`` / ``@import`` of a parsed JSON-LD document that names a remote URL."""
+    found, stack = [], [document]
+    while stack:  # iterative: a deeply nested document must not hit the recursion limit
+        node = stack.pop()
+        if isinstance(node, list):
+            stack.extend(node)
+        elif isinstance(node, dict):
+            for key, value in node.items():
+                refs = value if key in ("@context", "@import") and isinstance(value, list) else [value]
+                for ref in refs:
+                    if key in ("@context", "@import") and isinstance(ref, str) and _is_remote(ref):
+                        found.append(ref)
+                    elif isinstance(ref, (dict, list)):
+                        stack.append(ref)
+    return found
+
+
+def _is_remote(ref: str) -> bool:
+    scheme = re.match(r"([A-Za-z][A-Za-z0-9+.-]*):", ref)
+    return ref.startswith("//") or (scheme is not None and scheme.group(1).lower() != "file")
+
+
+def _refuse_remote_context(path: Path) -> None:
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError):
+        return  # not JSON: rdflib reports the syntax error with its line
+    urls = remote_contexts(document)
+    if urls:
+        raise KGFormatError(
+            f"{path}: JSON-LD @context {urls[0]!r} is a remote URL"
+            + (f" (and {len(urls) - 1} more)" if len(urls) > 1 else "")
+            + "; clinsynth runs offline and does not fetch it. Inline the context in the file (or save it next "
+            "to the file and name it by a relative path), or set kg.allow_remote_context: true in params.yaml"
+        )
+
+
+def parse_graph(path: Path | str, fmt: str = "auto", allow_remote_context: bool = False) -> rdflib.Graph:
+    """Parse one RDF file with rdflib. Errors: KGFormatError("<file>:<line>: <format> syntax error: <rdflib>").
+
+    A JSON-LD file whose ``@context`` is a remote URL is refused unless ``allow_remote_context``
+    (rdflib would fetch it: the pipeline promises offline runs).
+    """
     path = Path(path)
     fmt = detect_format(path, fmt)
     if fmt == "obo":
         raise KGFormatError(f"{path}: OBO is not RDF; read it with read_obo()")
+    if fmt == "json-ld" and not allow_remote_context:
+        _refuse_remote_context(path)
     graph = rdflib.Graph()
     try:
         graph.parse(path, format=fmt)
@@ -97,12 +142,17 @@ def graph_triples(graph: rdflib.Graph) -> list[Triple]:
             return f"_:{node}"
         return str(node)
 
+    def key(node: str | Lit) -> str:
+        return node if isinstance(node, str) else "\0" + node.value
+
+    # N3 allows literal subjects: they are kept here and counted as skipped by the graph builder.
     triples = [(term(s), str(p), term(o)) for s, p, o in graph]
-    triples.sort(key=lambda t: (t[0], t[1], t[2] if isinstance(t[2], str) else "\0" + t[2].value))
+    triples.sort(key=lambda t: (key(t[0]), t[1], key(t[2])))
     return triples
 
 
-def read_triples(path: Path | str, fmt: str = "auto", fast_path: bool = True) -> tuple[list[Triple], dict[str, str]]:
+def read_triples(path: Path | str, fmt: str = "auto", fast_path: bool = True,
+                 allow_remote_context: bool = False) -> tuple[list[Triple], dict[str, str]]:
     """All triples of one KG file and the prefixes it declares (empty for OBO and the fast path).
 
     With ``fast_path`` a file that starts with the line-Turtle header is read line by line
@@ -114,11 +164,11 @@ def read_triples(path: Path | str, fmt: str = "auto", fast_path: bool = True) ->
     fmt = detect_format(path, fmt)
     if fmt == "obo":
         return list(read_obo(path)), {}
-    if fast_path and fmt in ("turtle", "nt"):
+    if fast_path and fmt == "turtle":  # not "nt": N-Triples has no @prefix, rdflib would refuse what we accept
         triples = read_line_turtle(path)
         if triples is not None:
             return triples, {}
-    graph = parse_graph(path, fmt)
+    graph = parse_graph(path, fmt, allow_remote_context)
     return graph_triples(graph), {prefix: str(ns) for prefix, ns in graph.namespaces() if prefix}
 
 
@@ -160,12 +210,14 @@ def read_obo(path: Path | str) -> Iterator[Triple]:
     ``name`` -> rdfs:label, ``synonym "x" EXACT`` -> oboInOwl:hasExactSynonym (RELATED/BROAD/NARROW
     -> their oboInOwl predicates, metadata by default), ``is_a`` -> rdfs:subClassOf,
     ``relationship: rel X`` -> ``obo:rel``. Obsolete terms are skipped whole.
-    Errors: KGFormatError("<file>:<line>: ...") for a tag line without ``:``, a term without ``id``
-    or a synonym without a quoted text and scope.
+    Errors: KGFormatError("<file>:<line>: ...") for a tag line without ``:``, a term without ``id``,
+    with two ``id:`` tags or an id another stanza already has (both lines named), an empty ``is_a:``
+    or ``relationship:`` target, or a synonym without a quoted text and scope.
     """
     path = Path(path)
     stanza: str | None = None
     term: list[tuple[int, str, str]] = []
+    seen: dict[str, int] = {}  # term id -> line of its id: tag, to name both lines of a duplicate
     with path.open(encoding="utf-8") as fh:
         for number, raw in enumerate(fh, start=1):
             line = raw.strip()
@@ -173,7 +225,7 @@ def read_obo(path: Path | str) -> Iterator[Triple]:
                 continue
             if line.startswith("[") and line.endswith("]"):
                 if stanza == "Term":
-                    yield from _term_triples(path, term)
+                    yield from _term_triples(path, term, seen)
                 stanza, term = line[1:-1], []
                 continue
             tag, sep, value = line.partition(":")
@@ -182,17 +234,27 @@ def read_obo(path: Path | str) -> Iterator[Triple]:
             if stanza == "Term":
                 term.append((number, tag.strip(), value.strip()))
     if stanza == "Term":
-        yield from _term_triples(path, term)
+        yield from _term_triples(path, term, seen)
 
 
-def _term_triples(path: Path, tags: list[tuple[int, str, str]]) -> Iterator[Triple]:
-    ids = [value for _, tag, value in tags if tag == "id"]
+def _term_triples(path: Path, tags: list[tuple[int, str, str]], seen: dict[str, int]) -> Iterator[Triple]:
+    ids = [(number, _strip_value(value)) for number, tag, value in tags if tag == "id"]
     if not ids:
         first = tags[0][0] - 1 if tags else "?"
         raise KGFormatError(f"{path}:{first}: [Term] without an 'id:' tag; every term needs one")
+    if len(ids) > 1:
+        raise KGFormatError(f"{path}:{ids[1][0]}: second 'id:' tag {ids[1][1]!r} in the [Term] of {ids[0][1]!r} "
+                            f"(line {ids[0][0]}); a term has exactly one id (alt_id: for the others)")
+    id_line, identifier = ids[0]
+    if not identifier:
+        raise KGFormatError(f"{path}:{id_line}: empty 'id:' tag; expected 'id: PREFIX:LOCAL'")
+    if identifier in seen:
+        raise KGFormatError(f"{path}:{id_line}: [Term] {identifier!r} again; its first stanza is at line "
+                            f"{seen[identifier]}; merge the two stanzas or fix the id")
+    seen[identifier] = id_line
     if any(tag == "is_obsolete" and value.startswith("true") for _, tag, value in tags):
         return
-    subject = obo_iri(_strip_value(ids[0]))
+    subject = obo_iri(identifier)
     for number, tag, value in tags:
         if tag == "id":
             continue
@@ -207,9 +269,16 @@ def _term_triples(path: Path, tags: list[tuple[int, str, str]]) -> Iterator[Trip
             text = match.group(1).replace('\\"', '"').replace("\\\\", "\\")
             yield subject, _SYNONYM_PREDICATES[match.group(2)], Lit(text)
         elif tag == "is_a":
-            yield subject, RDFS_SUBCLASS_OF, obo_iri(_strip_value(value))
+            parent = _strip_value(value)
+            if not parent or parent.startswith("!"):
+                raise KGFormatError(f"{path}:{number}: empty 'is_a:' in the [Term] of {identifier!r}; "
+                                    "expected 'is_a: PARENT:ID', or delete the line")
+            yield subject, RDFS_SUBCLASS_OF, obo_iri(parent)
         elif tag == "relationship":
             relation, _, target = _strip_value(value).partition(" ")
+            if not relation or not target.strip():
+                raise KGFormatError(f"{path}:{number}: relationship {value!r} in the [Term] of {identifier!r}; "
+                                    "expected 'relationship: RELATION TARGET:ID'")
             yield subject, OBO + relation, obo_iri(target.strip())
         else:
             yield subject, _TAG_PREDICATES.get(tag, OBO_IN_OWL + tag), Lit(value)

@@ -217,6 +217,8 @@ def decode_generations(documents: Sequence[Document], prompts: Sequence[dict[str
         if isinstance(result, DecodeRejection):
             record.update(status="rejected", reason=result.reason, detail=result.detail)
             continue
+        if result.stripped:  # chat wrapping (a "Sure! Here is ..." line) decode_segment left out of the document
+            record["stripped"] = list(result.stripped)
         start, end = rewritten_span(source, segment, result.document)
         new_text, old_text = result.document.text[start:end].strip(), source.text[segment.start:segment.end].strip()
         leak = index.measure(new_text)
@@ -285,7 +287,8 @@ def decode_metrics(prompts: Sequence[dict[str, Any]], generations: Sequence[dict
                    "dropped_at_postprocess": dict(sorted(at_postprocess.items())),
                    "rejected_at_decode": dict(sorted(by_status["rejected"].items())),
                    "dropped": dict(sorted(by_status["dropped"].items())),
-                   "kept": len(kept), "kept_fraction": len(kept) / n_answers if n_answers else 0.0},
+                   "kept": len(kept), "kept_fraction": len(kept) / n_answers if n_answers else 0.0,
+                   "wrapping_stripped": dict(sorted(Counter(w for r in decoded for w in r.get("stripped", ())).items()))},
         "rejections": {"by_reason": dict(sorted(breakdown.items())), "total": sum(breakdown.values())},
         "entities": {"marked": marked, "preserved": preserved,
                      "preservation_rate": preserved / marked if marked else 0.0},

@@ -208,3 +208,10 @@ def missing_inputs(params: Mapping[str, Any], enabled: Iterable[str], root: Path
                 problems.append(f"recipe {recipe} needs {what} at {key} = {inputs[key]}, and there is none: point "
                                 f"{key} at it, or drop {recipe} from recipes.enabled")
     return problems
+
+
+def input_report(enabled: Iterable[str], root: Path | str = ".") -> list[str]:
+    """Every problem with the configured inputs, DVC's outputs included (empty when all is well)."""
+    params = read_params(Path(root) / "params.yaml")
+    return (input_problems(params, root) + output_overlaps(params, dvc_outputs(root), root)
+            + missing_inputs(params, enabled, root))

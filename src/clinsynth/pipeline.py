@@ -15,9 +15,8 @@ from pathlib import Path
 
 import typer
 
-from clinsynth.inputs import (EVALUATE_STAGES, NEEDS, dvc_outputs, input_problems, load_recipes, missing_inputs,
-                              output_overlaps)
-from clinsynth.params import ConfigError, read_params
+from clinsynth.inputs import EVALUATE_STAGES, NEEDS, input_report, load_recipes
+from clinsynth.params import ConfigError
 
 
 def repro_targets(enabled: list[str]) -> list[str]:
@@ -25,13 +24,6 @@ def repro_targets(enabled: list[str]) -> list[str]:
     if sorted(enabled) == sorted(EVALUATE_STAGES):
         return []
     return [EVALUATE_STAGES[r] for r in EVALUATE_STAGES if r in enabled]
-
-
-def input_report(enabled: list[str], root: Path | str = ".") -> list[str]:
-    """Every problem with the configured inputs, DVC's outputs included (empty when all is well)."""
-    params = read_params(Path(root) / "params.yaml")
-    return (input_problems(params, root) + output_overlaps(params, dvc_outputs(root), root)
-            + missing_inputs(params, enabled, root))
 
 
 def run_command(dry_run: bool = typer.Option(False, "--dry-run", help="print the dvc command, run nothing")) -> None:

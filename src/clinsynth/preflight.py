@@ -209,9 +209,8 @@ def run_checks(root: Path | str = ".", params_file: Path | str = "params.yaml", 
 
 def _inputs(root: Path, params_file: Path | str) -> list[Problem | str]:
     """Your data is only read, and each enabled recipe has what it needs (clinsynth.inputs)."""
-    from clinsynth.inputs import load_recipes
+    from clinsynth.inputs import input_report, load_recipes
     from clinsynth.params import ConfigError
-    from clinsynth.pipeline import input_report
 
     try:
         enabled = load_recipes(root / params_file).enabled

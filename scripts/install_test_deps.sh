@@ -11,5 +11,9 @@ bash "$(dirname "$0")/install_demo_deps.sh" openssh-server chromium fonts-dejavu
 mkdir -p /run/sshd 2>/dev/null || true
 if ! "$venv/bin/python" -c "import llama_cpp.server" 2>/dev/null; then
   echo "compiling llama-cpp-python[server]==0.3.36 (a few minutes)"
-  CMAKE_BUILD_PARALLEL_LEVEL=2 "$venv/bin/pip" install -q "llama-cpp-python[server]==0.3.36"
+  # GGML_NATIVE=OFF: the native build segfaults (general protection fault in libggml-cpu) on the first chat
+  # request on this Xeon with AMX/AVX512-FP16; the portable AVX2 build serves. --no-cache-dir: pip's wheel cache
+  # may hold a native build from an earlier install.
+  CMAKE_ARGS="-DGGML_NATIVE=OFF" CMAKE_BUILD_PARALLEL_LEVEL=2 "$venv/bin/pip" install -q --no-cache-dir \
+    "llama-cpp-python[server]==0.3.36"
 fi

@@ -396,7 +396,10 @@ def test_editing_a_module_makes_dvc_rerun_the_stages_that_import_it(tmp_path):
 
     postprocess = {name for name in stages() if name.startswith("postprocess@")}
     assert postprocess and postprocess <= seen
-    importers = {name for name, stage in stages().items() if gates in closure_of(stage)}
+    # a foreach shares one deps list, so every instance of a definition with an importer reruns
+    # (sample@rephrase reruns for kg_notes' import of quality: the cost of DVC's shared foreach deps)
+    importing = {name.partition("@")[0] for name, stage in stages().items() if gates in closure_of(stage)}
+    importers = {name for name in stages() if name.partition("@")[0] in importing}
     pending = {name for name in stages() if name.partition("@")[0] in PENDING["deps"]}
     assert seen - pending == importers - pending
 

@@ -74,7 +74,7 @@ def test_profile_values_resolved(tmp_path):
 def test_missing_section_and_bad_profile(tmp_path):
     params = tmp_path / "params.yaml"
     params.write_text("base: {seed: 1, profile: tiny, paths: {}}\n")
-    with pytest.raises(ConfigError, match=r"base.profile: expected one of \['demo', 'full'\], got 'tiny'"):
+    with pytest.raises(ConfigError, match=r"base.profile: expected one of \['demo', 'full', 'ci'\], got 'tiny'"):
         load_params("s", Section, params)
     params.write_text("base: {seed: 1, profile: demo, paths: {}}\n")
     with pytest.raises(ConfigError, match=r"missing section 's'"):

@@ -4,8 +4,10 @@ Every stage reads its settings through :func:`load_params`, so an unknown key,
 a missing key or a wrong type fails before any work starts, with a message that
 names the key and lists what was expected.
 
-Profiles: any scalar field may be written as ``{demo: X, full: Y}``; the value
-for ``base.profile`` is taken. This keeps the demo small without a second file.
+Profiles: any scalar field may be written as ``{demo: X, full: Y, ci: Z}``; the value
+for ``base.profile`` is taken. A profile the mapping does not name takes the ``demo``
+entry (:data:`FALLBACK`), so ``ci`` (the whole DAG in minutes, for the slow tests) only
+names the values it shrinks. This keeps every profile in one file.
 """
 
 from __future__ import annotations
@@ -20,7 +22,8 @@ import yaml
 
 from clinsynth.errors import InputError
 
-PROFILES = ("demo", "full")
+PROFILES = ("demo", "full", "ci")
+FALLBACK = "demo"  # the entry a profile mapping without the active profile falls back to
 DEFAULT_PARAMS_FILE = Path("params.yaml")
 
 T = TypeVar("T")
@@ -53,7 +56,7 @@ class Paths:
 @dataclasses.dataclass(frozen=True)
 class BaseConfig:
     seed: int
-    profile: Literal["demo", "full"]
+    profile: Literal["demo", "full", "ci"]
     paths: Paths
 
 
@@ -128,9 +131,11 @@ def _convert(value: Any, tp: Any, where: str, profile: str | None) -> Any:
     if isinstance(value, dict) and set(value) and set(value) <= set(PROFILES) and not _accepts_mapping(tp):
         if profile is None:
             raise ConfigError(f"{where}: a per-profile value needs base.profile")
-        if profile not in value:
-            raise ConfigError(f"{where}: no value for profile {profile!r}; found keys {sorted(value)}")
-        return _convert(value[profile], tp, f"{where}.{profile}", profile)
+        key = profile if profile in value else FALLBACK
+        if key not in value:
+            raise ConfigError(f"{where}: no value for profile {profile!r} (nor the fallback {FALLBACK!r}); "
+                              f"found keys {sorted(value)}")
+        return _convert(value[key], tp, f"{where}.{key}", profile)
     if tp is Any:
         return value
     if origin is Annotated:

@@ -93,11 +93,12 @@ def _dvc() -> Problem | str:
 
 def _effective(value: Any, profile: str) -> Iterator[tuple[str, Any]]:
     """(dotted key, value) of every leaf, taking a per-profile mapping's value for ``profile``."""
-    from clinsynth.params import PROFILES
+    from clinsynth.params import FALLBACK, PROFILES
 
     if isinstance(value, dict) and value and set(value) <= set(PROFILES):
-        if profile in value:
-            yield from _effective(value[profile], profile)
+        key = profile if profile in value else FALLBACK
+        if key in value:
+            yield from _effective(value[key], profile)
     elif isinstance(value, dict):
         for key, item in value.items():
             yield from ((f"{key}.{k}" if k else str(key), v) for k, v in _effective(item, profile))

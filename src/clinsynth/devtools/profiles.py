@@ -11,9 +11,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from clinsynth.params import PROFILES
-
-FALLBACK = "demo"
+from clinsynth.params import FALLBACK, PROFILES
 
 
 def is_profile_mapping(value: Any, profiles: Sequence[str] = PROFILES) -> bool:

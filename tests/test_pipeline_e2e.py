@@ -62,3 +62,53 @@ def test_changing_chunk_chars_reruns_ingest_not_demo_data(repo_copy):
     assert "Running stage 'ingest'" in out and "Running stage 'demo_data'" not in out
     status = json.loads(run([DVC, "status", "--json", *FOUNDATION_TARGETS], repo_copy) or "{}")
     assert "ingest" not in status and "demo_data" not in status
+
+
+def declared_outputs(repo: Path) -> dict[str, list[str]]:
+    """Every stage of the resolved dvc.yaml with its metrics and plots files (DVC's own view of the DAG)."""
+    from dvc.repo import Repo
+
+    with Repo(str(repo)) as dvc_repo:
+        return {stage.name: [str(out.fs_path) for out in stage.outs if out.metric or out.plot]
+                for stage in dvc_repo.index.stages}
+
+
+@pytest.fixture(scope="module")
+def ci_copy(tmp_path_factory):
+    """A second fresh-clone copy switched to the ci profile (the foundation tests keep the demo's)."""
+    dest = tmp_path_factory.mktemp("clinsynth_ci") / "repo"
+    files = run(["git", "ls-files", "-co", "--exclude-standard", "-z"], ROOT).split("\0")
+    for rel in filter(None, files):
+        if (ROOT / rel).is_file():
+            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / rel, dest / rel)
+    params = dest / "params.yaml"
+    text = params.read_text()
+    assert "\n  profile: demo " in text
+    params.write_text(text.replace("\n  profile: demo ", "\n  profile: ci   ", 1))
+    run(["git", "init", "-q"], dest)
+    run(["git", "add", "-A"], dest)
+    run(["git", "-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qm", "copy"], dest)
+    return dest
+
+
+@pytest.mark.slow
+def test_the_whole_dag_runs_on_the_ci_profile_then_is_a_no_op(ci_copy):
+    """Every stage of dvc.yaml, end to end, as `make demo` runs it (`clinsynth run`), on the ci profile."""
+    stages = declared_outputs(ci_copy)
+    assert len(stages) > 40, sorted(stages)
+    clinsynth = str(Path(sys.executable).with_name("clinsynth"))
+    run([clinsynth, "preflight"], ci_copy)
+    out = run([clinsynth, "run"], ci_copy)
+    ran = {line.split("'")[1] for line in out.splitlines() if line.startswith("Running stage '")}
+    assert ran == set(stages), f"not run: {sorted(set(stages) - ran)}"
+    missing = [f"{stage}: {path}" for stage, paths in stages.items() for path in paths if not Path(path).exists()]
+    assert not missing, "metrics/plots not written:\n" + "\n".join(missing)
+    for stage, paths in stages.items():
+        for path in paths:
+            if path.endswith(".json") and "/plots/" not in path:
+                assert json.loads(Path(path).read_text()), f"{stage}: {path} is empty"
+    # Same params, same code: nothing left to do.
+    second = run([DVC, "repro"], ci_copy)
+    assert "Running stage" not in second, second[-2000:]
+    assert "Data and pipelines are up to date." in run([DVC, "status"], ci_copy)

@@ -112,3 +112,23 @@ def test_the_whole_dag_runs_on_the_ci_profile_then_is_a_no_op(ci_copy):
     second = run([DVC, "repro"], ci_copy)
     assert "Running stage" not in second, second[-2000:]
     assert "Data and pipelines are up to date." in run([DVC, "status"], ci_copy)
+
+
+@pytest.mark.slow
+def test_a_colleague_pulls_the_outputs_and_dvc_repro_changes_nothing(ci_copy, tmp_path):
+    """Issue 16: after `dvc pull` on another checkout, `dvc repro` leaves git status and dvc.lock unchanged."""
+    if not (ci_copy / "dvc.lock").exists() or run([DVC, "status", "-q"], ci_copy).strip():
+        pytest.skip("needs the whole-DAG run above to have finished")
+    remote = tmp_path / "remote"
+    run([DVC, "remote", "add", "-d", "team", str(remote)], ci_copy)
+    run(["git", "add", "-A"], ci_copy)
+    run(["git", "-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qm", "ci run"], ci_copy)
+    run([DVC, "push", "-q"], ci_copy)
+    colleague = tmp_path / "colleague"
+    run(["git", "clone", "-q", str(ci_copy), str(colleague)], tmp_path)
+    run([DVC, "pull", "-q"], colleague)
+    lock = (colleague / "dvc.lock").read_bytes()
+    out = run([DVC, "repro"], colleague)
+    assert "Running stage" not in out, out[-2000:]
+    assert (colleague / "dvc.lock").read_bytes() == lock
+    assert run(["git", "status", "--porcelain"], colleague) == ""

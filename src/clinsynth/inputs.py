@@ -96,6 +96,11 @@ def load_recipes(path: Path | str = "params.yaml") -> RecipesConfig:
     if not isinstance(switches, Mapping):
         raise ConfigError(f"{name}: recipes.enabled: expected one switch per recipe, {{R: [R] or []}} (DVC builds "
                           f"no stage from an empty list), found {switches!r}; write e.g. `rephrase: [rephrase]`")
+    for recipe, value in switches.items():  # before the typed load, so `rephrase: true` gets this message
+        if value not in ([], [recipe]):
+            raise ConfigError(f"{name}: recipes.enabled.{recipe}: expected [{recipe}] (on) or [] (off), found "
+                              f"{value!r}: every stage of {recipe} loops over this list; write `{recipe}: [{recipe}]` "
+                              f"or `{recipe}: []` (a bare yes/no/on/off is a YAML boolean)")
     cfg = from_mapping(RecipesConfig, data["recipes"], f"{name}: recipes", base.profile)
     check_recipes(cfg, base.paths)
     check_corpora(cfg, (data.get("postprocess") or {}).get("corpora") or {})

@@ -15,8 +15,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from clinsynth.inputs import CORPORA, NEEDS, SAMPLE_READS, load_recipes
-from clinsynth.params import ConfigError, Paths
+from clinsynth.inputs import CORPORA, NEEDS, SAMPLE_READS, enabled_recipes, load_recipes
+from clinsynth.params import ConfigError, Paths, read_params
 
 
 def _paths(data: Any) -> dict[str, str]:
@@ -32,8 +32,10 @@ def _key_line(mapping: Any, key: str, where: str) -> int:
     return line
 
 
-def _block_edits(parent: Any, name: str, want: dict[str, str], where: str, lines: list[str]) -> list[tuple]:
-    """Edits making mapping ``parent[name]`` hold exactly the keys of ``want`` (new ones: ``key: want[key]``)."""
+def _block_edits(parent: Any, name: str, want: dict[str, str], where: str, lines: list[str],
+                 values: dict[str, Any] | None = None) -> list[tuple]:
+    """Edits making mapping ``parent[name]`` hold exactly the keys of ``want`` (new ones: ``key: want[key]``);
+    with ``values``, a kept key whose value differs is rewritten too."""
     block = parent.get(name)
     header = parent.lc.key(name)[0]
     existing = list(block) if block else []
@@ -42,6 +44,9 @@ def _block_edits(parent: Any, name: str, want: dict[str, str], where: str, lines
     for key in existing:
         if key not in want:
             edits.append(("delete", _key_line(block, key, where)))
+        elif values is not None and dict(block[key]) != values[key]:
+            line = _key_line(block, key, where)
+            edits.append(("replace", line, f"{' ' * block.lc.key(key)[1]}{key}: {want[key]}\n"))
     added = [k for k in want if k not in existing]
     if added:
         if existing:
@@ -85,8 +90,9 @@ def switch_recipes(text: str, on: Iterable[str]) -> str:
                               f"found {lines[line].strip()!r}")
         edits.append(("replace", line, new))
     paths = _paths(data)
-    reads = {r: f"{{first: {paths[a]}, second: {paths[b]}}}" for r, (a, b) in SAMPLE_READS.items() if r in on}
-    edits += _block_edits(recipes, "reads", reads, "recipes.reads", lines)
+    slots = {r: {"first": paths[a], "second": paths[b]} for r, (a, b) in SAMPLE_READS.items() if r in on}
+    reads = {r: f"{{first: {s['first']}, second: {s['second']}}}" for r, s in slots.items()}
+    edits += _block_edits(recipes, "reads", reads, "recipes.reads", lines, slots)
     post = data["postprocess"]
     current = dict(post.get("corpora") or {})
     corpora = {c: r for c, r in current.items() if r not in NEEDS or r in on}
@@ -110,13 +116,13 @@ def recipes_command(names: list[str], only: bool, on: bool, off: bool, path: Pat
     """Switch recipes in ``path`` (``only``: exactly ``names``; ``on`` / ``off``: add / remove them) and return
     what is on; with no mode just report. The new file is checked as params load checks it before it is kept."""
     path = Path(path)
-    current = load_recipes(path).on
+    current = enabled_recipes(read_params(path))  # unchecked: this command is how a file out of step is mended
     if sum((only, on, off)) > 1:
         raise ConfigError("give one of --only, --on, --off")
     if not (only or on or off):
         if names:
             raise ConfigError("name the recipes with --only, --on or --off (e.g. `clinsynth recipes --only rephrase`)")
-        wanted = current
+        wanted = load_recipes(path).on
     else:
         wanted = names if only else [*current, *names] if on else [r for r in current if r not in names]
         unknown = [r for r in names if r not in NEEDS]

@@ -24,42 +24,50 @@ def _paths(data: Any) -> dict[str, str]:
     return {f.name: str(given.get(f.name, f.default)) for f in dataclasses.fields(Paths)}
 
 
-def _key_line(mapping: Any, key: str, where: str) -> int:
-    line, value_line = mapping.lc.key(key)[0], mapping.lc.value(key)[0]
-    if value_line != line:
-        raise ConfigError(f"params.yaml:{line + 1}: {where}.{key} spans several lines; write it on one line "
-                          f"(e.g. `{key}: {{...}}`) or edit the block by hand")
-    return line
+def _span(mapping: Any, key: str, lines: list[str]) -> tuple[int, int]:
+    """Lines [start, end) of ``key`` and its value: the key's line and the deeper-indented lines below it
+    (a block-style list or mapping as a YAML dump writes it)."""
+    start, col = mapping.lc.key(key)
+    end = start + 1
+    def inside(line: str) -> bool:  # deeper, or a block list item at the key's own indent (YAML allows it)
+        indent = len(line) - len(line.lstrip())
+        return not line.strip() or indent > col or (indent == col and line.lstrip().startswith("- "))
+
+    while end < len(lines) and inside(lines[end]):
+        end += 1
+    while end - 1 > start and not lines[end - 1].strip():  # blank lines after the block stay
+        end -= 1
+    return start, end
 
 
-def _block_edits(parent: Any, name: str, want: dict[str, str], where: str, lines: list[str],
-                 values: dict[str, Any] | None = None) -> list[tuple]:
-    """Edits making mapping ``parent[name]`` hold exactly the keys of ``want`` (new ones: ``key: want[key]``);
-    with ``values``, a kept key whose value differs is rewritten too."""
+def _entry(mapping: Any, key: str, value: str) -> str:
+    return f"{' ' * mapping.lc.key(key)[1]}{key}: {value}\n"
+
+
+def _block_edits(parent: Any, name: str, want: dict[str, str], lines: list[str],
+                 values: dict[str, Any] | None = None) -> list[tuple[int, int, str]]:
+    """Edits (replace lines [start, end) by text) making mapping ``parent[name]`` hold exactly the keys of
+    ``want`` (an added or, with ``values``, a differing one written ``key: want[key]``)."""
     block = parent.get(name)
     header = parent.lc.key(name)[0]
     existing = list(block) if block else []
-    edits: list[tuple] = []
-    kept = [k for k in existing if k in want]
+    edits = []
     for key in existing:
         if key not in want:
-            edits.append(("delete", _key_line(block, key, where)))
+            edits.append((*_span(block, key, lines), ""))
         elif values is not None and dict(block[key]) != values[key]:
-            line = _key_line(block, key, where)
-            edits.append(("replace", line, f"{' ' * block.lc.key(key)[1]}{key}: {want[key]}\n"))
+            edits.append((*_span(block, key, lines), _entry(block, key, want[key])))
     added = [k for k in want if k not in existing]
-    if added:
-        if existing:
-            col = block.lc.key(existing[0])[1]
-            after = max(_key_line(block, k, where) for k in existing)
-        else:
-            col = len(lines[header]) - len(lines[header].lstrip()) + 2
-            after = header
-            edits.append(("replace", header, re.sub(r":\s*\{\s*\}", ":", lines[header], count=1)))
-        edits.append(("insert", after, "".join(f"{' ' * col}{k}: {want[k]}\n" for k in added)))
-    elif not kept:
-        edits.append(("replace", header, re.sub(r":(\s*)(#.*)?$", r": {}\1\2", lines[header].rstrip("\n"), count=1)
-                      + "\n"))
+    indent = " " * (len(lines[header]) - len(lines[header].lstrip()))
+    if added and existing:
+        col = block.lc.key(existing[0])[1]
+        end = max(_span(block, k, lines)[1] for k in existing)
+        edits.append((end, end, "".join(f"{' ' * col}{k}: {want[k]}\n" for k in added)))
+    elif added:  # `name: {}` (or empty): the header alone, then the entries
+        edits.append((header, header + 1, f"{indent}{name}:\n" + "".join(f"{indent}  {k}: {want[k]}\n" for k in added)))
+    elif not [k for k in existing if k in want]:  # nothing left: `name: {}` (its comment lines go too)
+        comment = re.search(r"\s+#.*$", lines[header].rstrip("\n"))
+        return [(header, _span(parent, name, lines)[1], f"{indent}{name}: {{}}{comment.group(0) if comment else ''}\n")]
     return edits
 
 
@@ -75,40 +83,28 @@ def switch_recipes(text: str, on: Iterable[str]) -> str:
     lines = text.splitlines(keepends=True)
     recipes = data["recipes"]
     enabled = recipes["enabled"]
-    edits: list[tuple] = []
+    switches = {r: f"[{r}]" if r in on else "[]" for r in NEEDS}
+    edits = []
     for recipe in NEEDS:
-        value = f"[{recipe}]" if recipe in on else "[]"
-        if recipe not in enabled:
-            col = enabled.lc.key(next(iter(enabled)))[1]
-            edits.append(("insert", max(_key_line(enabled, k, "recipes.enabled") for k in enabled),
-                          f"{' ' * col}{recipe}: {value}\n"))
-            continue
-        line = _key_line(enabled, recipe, "recipes.enabled")
-        new, n = re.subn(rf"^(\s*{recipe}\s*:\s*)(\[[^\]]*\])", rf"\g<1>{value}", lines[line], count=1)
-        if not n:
-            raise ConfigError(f"params.yaml:{line + 1}: recipes.enabled.{recipe}: expected `{recipe}: [...]`, "
-                              f"found {lines[line].strip()!r}")
-        edits.append(("replace", line, new))
+        if recipe in enabled:
+            start, end = _span(enabled, recipe, lines)
+            kept = re.match(rf"^\s*{recipe}\s*:\s*\[[^\]]*\](.*)$", lines[start].rstrip("\n"))  # a flow list
+            comment = kept.group(1) if kept and end == start + 1 else ""
+            edits.append((start, end, _entry(enabled, recipe, switches[recipe]).rstrip("\n") + comment + "\n"))
+    edits += [e for e in _block_edits(recipes, "enabled", switches, lines) if e[0] == e[1]]  # switches added
     paths = _paths(data)
     slots = {r: {"first": paths[a], "second": paths[b]} for r, (a, b) in SAMPLE_READS.items() if r in on}
     reads = {r: f"{{first: {s['first']}, second: {s['second']}}}" for r, s in slots.items()}
-    edits += _block_edits(recipes, "reads", reads, "recipes.reads", lines, slots)
+    edits += _block_edits(recipes, "reads", reads, lines, slots)
     post = data["postprocess"]
     current = dict(post.get("corpora") or {})
     corpora = {c: r for c, r in current.items() if r not in NEEDS or r in on}
     for recipe in NEEDS:
         if recipe in on:
             corpora.update({c: r for c, r in CORPORA[recipe].items() if c not in corpora})
-    edits += _block_edits(post, "corpora", corpora, "postprocess.corpora", lines)
-    # bottom up, so earlier line numbers stay valid; at one line, replace before insert-after
-    order = {"replace": 0, "delete": 0, "insert": 1}
-    for kind, line, *rest in sorted(edits, key=lambda e: (e[1], order[e[0]]), reverse=True):
-        if kind == "replace":
-            lines[line] = rest[0]
-        elif kind == "delete":
-            del lines[line]
-        else:
-            lines.insert(line + 1, rest[0])
+    edits += _block_edits(post, "corpora", corpora, lines)
+    for start, end, new in sorted(edits, key=lambda e: (e[0], e[1]), reverse=True):  # bottom up: earlier lines keep
+        lines[start:end] = [new] if new else []                                       # their numbers
     return "".join(lines)
 
 

@@ -228,3 +228,16 @@ def test_preflight_names_an_input_a_stage_would_overwrite(tmp_path):
     assert any(p.startswith("base.paths.raw_fhir = data/interim/fhir overlaps data/interim/fhir/resources.jsonl, "
                             "an output of stage fhir_ingest") for p in problems), problems
     assert any(p.startswith("recipe fhir_qa needs FHIR R4 bundles") for p in problems)  # and nothing is there
+
+
+def test_switching_also_works_on_a_block_style_file_and_with_every_recipe_off(tmp_path):
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(yaml.safe_load(PARAMS_TEXT), sort_keys=False))  # `rephrase:\n- rephrase`
+    recipes_command(["rephrase"], only=True, on=False, off=False, path=path)
+    assert load_recipes(path).on == ["rephrase"]
+    recipes_command(["rephrase"], only=False, on=False, off=True, path=path)
+    params = read_params(path)
+    assert params["recipes"]["reads"] == {} and params["postprocess"]["corpora"] == {}
+    recipes_command(list(NEEDS), only=True, on=False, off=False, path=path)
+    assert load_recipes(path).on == list(NEEDS)
+    assert read_params(path)["postprocess"]["corpora"] == read_params(ROOT / "params.yaml")["postprocess"]["corpora"]

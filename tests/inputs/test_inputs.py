@@ -241,3 +241,18 @@ def test_switching_also_works_on_a_block_style_file_and_with_every_recipe_off(tm
     recipes_command(list(NEEDS), only=True, on=False, off=False, path=path)
     assert load_recipes(path).on == list(NEEDS)
     assert read_params(path)["postprocess"]["corpora"] == read_params(ROOT / "params.yaml")["postprocess"]["corpora"]
+
+
+def test_run_is_plain_dvc_repro_and_names_the_switched_off_recipes(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from clinsynth.cli import app
+
+    root = project_with(tmp_path, switch_recipes(PARAMS_TEXT, NOTES_ONLY))
+    monkeypatch.chdir(root)
+    result = CliRunner().invoke(app, ["run", "--dry-run"])
+    assert result.exit_code == 0, result.output
+    assert "switched off (recipes.enabled.R: [], no stage in dvc.yaml's DAG): kg_notes, brat_augment, fhir_qa" \
+        in result.output
+    assert "metrics from evaluate_retrieval@retrieval_queries" in result.output
+    assert result.output.rstrip().endswith("$ dvc repro")

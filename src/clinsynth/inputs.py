@@ -137,7 +137,8 @@ def check_recipes(cfg: RecipesConfig, paths: Paths) -> None:
             raise ConfigError(f"recipes.reads: no entry for {recipe}, which is switched on; add the line "
                               f"`{recipe}: {{first: {expected.first}, second: {expected.second}}}` under recipes.reads")
         if recipe in cfg.reads and cfg.reads[recipe] != expected:
-            raise ConfigError(f"recipes.reads.{recipe}: expected {{first: {expected.first}, second: {expected.second}}} "
+            raise ConfigError(f"recipes.reads.{recipe}: expected "
+                              f"{{first: {expected.first}, second: {expected.second}}} "
                               f"(base.paths.{first}, base.paths.{second}), found {{first: {cfg.reads[recipe].first}, "
                               f"second: {cfg.reads[recipe].second}}}; copy the paths from base.paths")
     unknown = [r for r in cfg.reads if r not in NEEDS]

@@ -31,7 +31,8 @@ def run_command(dry_run: bool = typer.Option(False, "--dry-run", help="print the
         typer.echo("clinsynth run: the inputs in params.yaml need fixing first:\n  - " + "\n  - ".join(problems), err=True)
         raise typer.Exit(2)
     for recipe in recipes.on:
-        typer.echo(f"recipe {recipe}: needs {', '.join(NEEDS[recipe])}; metrics from {EVALUATE_STAGES[recipe]}@{recipe}")
+        typer.echo(f"recipe {recipe}: needs {', '.join(NEEDS[recipe])}; "
+                   f"metrics from {EVALUATE_STAGES[recipe]}@{recipe}")
     skipped = [r for r in NEEDS if r not in recipes.on]
     if skipped:
         typer.echo(f"switched off (recipes.enabled.R: [], no stage in dvc.yaml's DAG): {', '.join(skipped)}")

@@ -40,7 +40,7 @@ install-test: $(TEST_STAMP)
 preflight: $(STAMP)
 	$(VENV_PATH) $(BIN)/clinsynth preflight
 
-# `clinsynth run`: the inputs checked, then `dvc repro` of the enabled recipes (all five: the whole DAG).
+# `clinsynth run`: the inputs checked, then `dvc repro` (a recipe switched off in params.yaml recipes.enabled has no stage).
 demo: $(DEMO_STAMP)
 	$(VENV_PATH) $(BIN)/clinsynth preflight
 	$(VENV_PATH) $(BIN)/clinsynth run

@@ -1,5 +1,5 @@
 """Stage embed_kg_notes: MiniLM embeddings of the labelled real train and test notes (masked as train_icd
-says), computed once for every train_icd@<variant>."""
+says), computed once for every train_icd@kg_notes-<variant>."""
 
 from __future__ import annotations
 

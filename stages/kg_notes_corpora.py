@@ -5,7 +5,7 @@ generator) and ``full.v1.lora`` (corpus ``kg_notes_lora``, the adapter). A corpu
 kept (``<synthetic_dir>/<corpus>/records.jsonl``: leakage against every train note, duplicates, the symptom
 check); what it dropped is counted per variant (``dropped_at_postprocess``). Each variant is then gated
 again here (copying of its example note, symptom usage; see kg_notes_corpora.gate_generations) and written
-to ``<out_dir>/<variant>.jsonl`` only when its content changed, so train_icd@<variant> reruns only for the
+to ``<out_dir>/<variant>.jsonl`` only when its content changed, so train_icd@kg_notes-<variant> reruns only for the
 variants a template or adapter edit touched.
 """
 

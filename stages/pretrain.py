@@ -1,4 +1,4 @@
-"""Stage pretrain@<corpus>: equal-token-budget decoder (from scratch) + encoder (continued MLM) on one corpus,
+"""Stage pretrain@rephrase-<corpus>: equal-token-budget decoder (from scratch) + encoder (continued MLM) on one corpus,
 scored on the held-out real split. Writes models/rephrase/<corpus>/, metrics/rephrase/<corpus>.json."""
 
 from __future__ import annotations

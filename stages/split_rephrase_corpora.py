@@ -1,7 +1,7 @@
 """Stage split_rephrase_corpora: real chunks + kept rephrase records -> one file per corpus to pretrain on.
 
 One file per corpus (``<out_dir>/<corpus>.jsonl``), rewritten only when its content changes, so
-``pretrain@<corpus>`` reruns only when its own corpus changed (see docs/rephrase.md).
+``pretrain@rephrase-<corpus>`` reruns only when its own corpus changed (see docs/rephrase.md).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Stage train_icd@<variant>: ICD-10 classifiers on real train notes (baseline) and real + the variant's
+"""Stage train_icd@kg_notes-<variant>: ICD-10 classifiers on real train notes (baseline) and real + the variant's
 synthetic notes (augmented), scored on real test notes -> metrics/kg_notes/<variant>.json.
 
 Real-note embeddings come from stage embed_kg_notes (shared by every variant); only the variant's

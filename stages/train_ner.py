@@ -1,4 +1,4 @@
-"""Stage train_ner@V (V = baseline | augmented): NER (MiniLM token classifier) + RE (logistic regression).
+"""Stage train_ner@brat_augment-V (V = baseline | augmented): NER (MiniLM token classifier) + RE (logistic regression).
 
 baseline trains on the corpus' train split; augmented on the same plus the windows and relation candidates
 of the decoded synthetic documents that are new (docs/brat_augment.md). Same steps, seed and settings.

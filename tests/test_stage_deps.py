@@ -132,12 +132,12 @@ def test_every_stage_depends_on_exactly_the_code_it_imports(name):
 
 def test_closure_follows_the_recipe_imported_by_name_and_stage_imports():
     closures = {name: closure_of(stage) for name, stage in stages().items()
-                if name in ("postprocess@kg_notes_lora", "sample@rephrase", "embed_kg_notes")}
+                if name in ("postprocess@kg_notes_lora", "sample@rephrase", "embed_kg_notes@kg_notes")}
     assert "src/clinsynth/recipes/kg_notes.py" in closures["postprocess@kg_notes_lora"]
     assert "src/clinsynth/quality/gates.py" in closures["postprocess@kg_notes_lora"]
     assert "src/clinsynth/recipes/kg_notes.py" not in closures["sample@rephrase"]
     assert {"src/clinsynth/recipes/rephrase.py", "src/clinsynth/recipes/__init__.py"} <= closures["sample@rephrase"]
-    assert "stages/train_icd.py" in closures["embed_kg_notes"]
+    assert "stages/train_icd.py" in closures["embed_kg_notes@kg_notes"]
 
 
 def test_import_closure_on_a_small_tree(tmp_path):
@@ -265,10 +265,10 @@ def test_every_stage_lists_the_params_its_script_reads(definition):
 def test_sections_read_finds_each_way_a_script_reads_params():
     by_name = stages()
     assert sections_read(*script_and_args(by_name["sample@kg_notes"])) == {"sample.kg_notes", "base.seed"}
-    assert sections_read(*script_and_args(by_name["fhir_ingest"])) == {"fhir_ingest", "ingest.split_fractions",
+    assert sections_read(*script_and_args(by_name["fhir_ingest@fhir_qa"])) == {"fhir_ingest", "ingest.split_fractions",
                                                                          "base.seed"}
-    assert sections_read(*script_and_args(by_name["embed_kg_notes"])) >= {"train_icd"}
-    assert sections_read(*script_and_args(by_name["evaluate_fhir_qa"])) >= {"evaluate_fhir_qa", "generate"}
+    assert sections_read(*script_and_args(by_name["embed_kg_notes@kg_notes"])) >= {"train_icd"}
+    assert sections_read(*script_and_args(by_name["evaluate_fhir_qa@fhir_qa"])) >= {"evaluate_fhir_qa", "generate"}
 
 
 @pytest.mark.parametrize(("value", "varies"), [

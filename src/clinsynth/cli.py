@@ -48,6 +48,20 @@ def run_command(dry_run: bool = typer.Option(False, "--dry-run", help="print the
     run(dry_run)
 
 
+@app.command("recipes")
+def recipes_command(
+    names: list[str] = typer.Argument(None, help="recipe names (rephrase kg_notes brat_augment retrieval_queries fhir_qa)"),
+    only: bool = typer.Option(False, "--only", help="switch on exactly these, the others off"),
+    on: bool = typer.Option(False, "--on", help="switch these on too"),
+    off: bool = typer.Option(False, "--off", help="switch these off"),
+    params_file: str = typer.Option("params.yaml", "--params", help="the params file to rewrite"),
+) -> None:
+    """Show or switch the recipes (params.yaml recipes.enabled, with recipes.reads and postprocess.corpora in step)."""
+    from clinsynth.switches import recipes_command as switch
+
+    typer.echo(switch(names or [], only, on, off, params_file))
+
+
 @app.command("diff")
 def diff_command(
     old_rev: str = typer.Argument("HEAD", help="baseline revision"),

@@ -2,8 +2,9 @@
 
 Inputs are ``base.paths.raw_notes`` (the folder holding every ``ingest.inputs`` file), ``raw_fhir``, ``brat``
 and ``raw_kg``. They are only ever DVC dependencies. The demo builds its own inputs under ``demo_data.out_dir``
-(stages ``demo_data@synthea`` and ``brat_silver@synthea``, present while ``demo_data.sets`` is ``[synthea]``);
-with your own data ``demo_data.sets: []`` drops those stages and nothing is built or written there.
+(stages ``demo_data@synthea`` and ``brat_silver@brat_augment-synthea``, present while ``demo_data.sets`` is
+``[synthea]``); with your own data ``demo_data.sets: []`` drops those stages and nothing is built or written
+there. A switched-off recipe's own inputs (``raw_fhir`` for fhir_qa, ``brat`` for brat_augment) are not checked.
 
 :func:`input_problems` checks a params mapping (cheap, run by the stages that read inputs);
 :func:`output_overlaps` checks it against every output DVC knows of (run by ``clinsynth preflight``).
@@ -38,7 +39,7 @@ SAMPLE_READS: dict[str, tuple[str, str]] = {
     "retrieval_queries": ("chunks", "chunks"),
     "fhir_qa": ("fhir_resources", "fhir_resources"),
 }
-# The stage whose metrics answer each recipe's question: `clinsynth run` reproduces these for the enabled recipes.
+# The stage whose metrics answer each recipe's question (a dvc.yaml definition: its stage is `<name>@R`).
 EVALUATE_STAGES: dict[str, str] = {
     "rephrase": "evaluate_rephrase",
     "kg_notes": "evaluate_kg_notes",
@@ -46,6 +47,16 @@ EVALUATE_STAGES: dict[str, str] = {
     "retrieval_queries": "evaluate_retrieval",
     "fhir_qa": "evaluate_fhir_qa",
 }
+# The gated corpora (postprocess.corpora: corpus -> recipe) each recipe's later stages read.
+CORPORA: dict[str, dict[str, str]] = {
+    "rephrase": {"rephrase": "rephrase"},
+    "kg_notes": {"kg_notes": "kg_notes", "kg_notes_lora": "kg_notes"},
+    "brat_augment": {"brat_augment": "brat_augment"},
+    "retrieval_queries": {},
+    "fhir_qa": {},
+}
+# The inputs (base.paths keys) only some recipes read; ingest reads raw_notes and kg raw_kg whatever is enabled.
+INPUT_RECIPES: dict[str, tuple[str, ...]] = {"raw_fhir": ("fhir_qa",), "brat": ("brat_augment",)}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,19 +67,50 @@ class ReadSlots:
 
 @dataclasses.dataclass(frozen=True)
 class RecipesConfig:
-    enabled: list[str]
-    reads: dict[str, ReadSlots]
+    enabled: dict[str, list[str]]  # recipe -> [recipe] (on) | [] (off): the list every stage of it loops over
+    reads: dict[str, ReadSlots]  # one entry per enabled recipe: what its sample@R reads
+
+    @property
+    def on(self) -> list[str]:
+        """The enabled recipes, in NEEDS order."""
+        return [r for r in NEEDS if self.enabled.get(r)]
+
+
+def enabled_recipes(params: Mapping[str, Any]) -> list[str]:
+    """The enabled recipes of a raw params mapping (unchecked: every recipe when the switches are unreadable)."""
+    switches = (params.get("recipes") or {}).get("enabled")
+    if not isinstance(switches, Mapping):
+        return list(NEEDS)
+    return [r for r in NEEDS if switches.get(r, [r])]
 
 
 def load_recipes(path: Path | str = "params.yaml") -> RecipesConfig:
-    """``params.yaml: recipes``, checked: known names, and ``reads`` naming the paths each sample@R reads."""
+    """``params.yaml: recipes``, checked: one switch per recipe, ``reads`` naming the paths each enabled sample@R
+    reads, and ``postprocess.corpora`` holding exactly the enabled recipes' corpora."""
     data = read_params(path)
     base = load_base(path)
     if "recipes" not in data:
-        raise ConfigError(f"{Path(path).name}: missing section 'recipes' (enabled: [...], reads: {{...}})")
-    cfg = from_mapping(RecipesConfig, data["recipes"], f"{Path(path).name}: recipes", base.profile)
+        raise ConfigError(f"{Path(path).name}: missing section 'recipes' (enabled: {{R: [R] | []}}, reads: {{...}})")
+    name = Path(path).name
+    switches = (data["recipes"] or {}).get("enabled")
+    if not isinstance(switches, Mapping):
+        raise ConfigError(f"{name}: recipes.enabled: expected one switch per recipe, {{R: [R] or []}} (DVC builds "
+                          f"no stage from an empty list), found {switches!r}; write e.g. `rephrase: [rephrase]`")
+    for recipe, value in switches.items():  # before the typed load, so `rephrase: true` gets this message
+        if value not in ([], [recipe]):
+            raise ConfigError(f"{name}: recipes.enabled.{recipe}: expected [{recipe}] (on) or [] (off), found "
+                              f"{value!r}: every stage of {recipe} loops over this list; write `{recipe}: [{recipe}]` "
+                              f"or `{recipe}: []` (a bare yes/no/on/off is a YAML boolean)")
+    cfg = from_mapping(RecipesConfig, data["recipes"], f"{name}: recipes", base.profile)
     check_recipes(cfg, base.paths)
+    check_corpora(cfg, (data.get("postprocess") or {}).get("corpora") or {})
     return cfg
+
+
+def switched_off(path: Path | str = "params.yaml") -> frozenset[str]:
+    """The recipes switched off (checked as :func:`load_recipes` does), plus "demo" when demo_data.sets is []."""
+    demo = (read_params(path).get("demo_data") or {}).get("sets", ["synthea"])
+    return frozenset([r for r in NEEDS if r not in load_recipes(path).on] + ([] if demo else ["demo"]))
 
 
 def check_recipes(cfg: RecipesConfig, paths: Paths) -> None:
@@ -76,15 +118,46 @@ def check_recipes(cfg: RecipesConfig, paths: Paths) -> None:
     unknown = [r for r in cfg.enabled if r not in NEEDS]
     if unknown:
         raise ConfigError(f"recipes.enabled: unknown recipe {unknown[0]!r}; known recipes: {', '.join(known)}")
-    if sorted(cfg.reads) != sorted(known):
-        raise ConfigError(f"recipes.reads: expected one entry per recipe {known} (every recipe's stages stay in "
-                          f"dvc.yaml), found {sorted(cfg.reads)}")
+    for recipe in known:
+        if recipe not in cfg.enabled:
+            raise ConfigError(f"recipes.enabled: no switch for {recipe}; add the line `{recipe}: [{recipe}]` (on) "
+                              f"or `{recipe}: []` (off) under recipes.enabled")
+        if cfg.enabled[recipe] not in ([], [recipe]):
+            raise ConfigError(f"recipes.enabled.{recipe}: expected [{recipe}] (on) or [] (off), found "
+                              f"{cfg.enabled[recipe]!r}: every stage of {recipe} loops over this list; write "
+                              f"`{recipe}: [{recipe}]` or `{recipe}: []`")
+    for recipe in cfg.reads:
+        if recipe in NEEDS and recipe not in cfg.on:
+            raise ConfigError(f"recipes.reads.{recipe}: {recipe} is switched off (recipes.enabled.{recipe}: []), "
+                              f"but sample@{recipe} and generate@{recipe} loop over recipes.reads: delete the line "
+                              f"`{recipe}: {{...}}` under recipes.reads (`clinsynth recipes --only ...` does both)")
     for recipe, (first, second) in SAMPLE_READS.items():
         expected = ReadSlots(getattr(paths, first), getattr(paths, second))
-        if cfg.reads[recipe] != expected:
-            raise ConfigError(f"recipes.reads.{recipe}: expected {{first: {expected.first}, second: {expected.second}}} "
+        if recipe in cfg.on and recipe not in cfg.reads:
+            raise ConfigError(f"recipes.reads: no entry for {recipe}, which is switched on; add the line "
+                              f"`{recipe}: {{first: {expected.first}, second: {expected.second}}}` under recipes.reads")
+        if recipe in cfg.reads and cfg.reads[recipe] != expected:
+            raise ConfigError(f"recipes.reads.{recipe}: expected "
+                              f"{{first: {expected.first}, second: {expected.second}}} "
                               f"(base.paths.{first}, base.paths.{second}), found {{first: {cfg.reads[recipe].first}, "
                               f"second: {cfg.reads[recipe].second}}}; copy the paths from base.paths")
+    unknown = [r for r in cfg.reads if r not in NEEDS]
+    if unknown:
+        raise ConfigError(f"recipes.reads: unknown recipe {unknown[0]!r}; known recipes: {', '.join(known)}")
+
+
+def check_corpora(cfg: RecipesConfig, corpora: Mapping[str, str]) -> None:
+    """``postprocess.corpora`` (corpus -> recipe, one postprocess@corpus each) against the switches."""
+    for corpus, recipe in corpora.items():
+        if recipe in NEEDS and recipe not in cfg.on:
+            raise ConfigError(f"postprocess.corpora.{corpus}: its recipe {recipe} is switched off "
+                              f"(recipes.enabled.{recipe}: []), so nothing generates data/generations/{corpus}.jsonl: "
+                              f"delete the line `{corpus}: {recipe}` under postprocess.corpora")
+    for recipe in cfg.on:
+        for corpus, owner in CORPORA[recipe].items():
+            if corpora.get(corpus) != owner:
+                raise ConfigError(f"postprocess.corpora: {recipe} is switched on and its later stages read the gated "
+                                  f"corpus {corpus}; add the line `{corpus}: {owner}` under postprocess.corpora")
 
 
 def _resolve(path: str | Path, root: Path) -> Path:
@@ -105,6 +178,13 @@ def configured_inputs(params: Mapping[str, Any]) -> dict[str, str]:
         if isinstance(source, Mapping) and "path" in source:
             found[f"ingest.inputs[{i}].path"] = str(source["path"])
     return found
+
+
+def used_inputs(params: Mapping[str, Any]) -> dict[str, str]:
+    """The inputs the enabled recipes read (a switched-off recipe's input may point anywhere, even at nothing)."""
+    enabled = enabled_recipes(params)
+    return {key: path for key, path in configured_inputs(params).items()
+            if any(r in enabled for r in INPUT_RECIPES.get(key.removeprefix("base.paths."), NEEDS))}
 
 
 def _demo_dirs(params: Mapping[str, Any]) -> dict[str, str]:
@@ -128,7 +208,7 @@ def input_problems(params: Mapping[str, Any], root: Path | str = ".") -> list[st
     sets = (params.get("demo_data") or {}).get("sets", ["synthea"])
     if not sets:
         for demo_key, demo_dir in _demo_dirs(params).items():
-            for key, path in inputs.items():
+            for key, path in used_inputs(params).items():
                 if key != "base.paths.raw_kg" and _overlap(_resolve(path, root), _resolve(demo_dir, root)):
                     problems.append(f"{key} = {path} lies in the demo's folder {demo_dir} ({demo_key}), but "
                                     "demo_data.sets is [] so nothing builds it: point it at your own data, or set "
@@ -145,7 +225,7 @@ def output_overlaps(params: Mapping[str, Any], outputs: Iterable[tuple[str, str]
     root = Path(root).resolve()
     kg_build_out = _resolve(((params.get("kg_build") or {}).get("out_dir") or "data/raw/kg/default"), root)
     problems = []
-    for key, path in configured_inputs(params).items():
+    for key, path in used_inputs(params).items():
         source = _resolve(path, root)
         for stage, out in outputs:
             target = _resolve(out, root)
@@ -206,7 +286,7 @@ def missing_inputs(params: Mapping[str, Any], enabled: Iterable[str], root: Path
             pattern, what = checks[key]
             if not present(key, pattern):
                 problems.append(f"recipe {recipe} needs {what} at {key} = {inputs[key]}, and there is none: point "
-                                f"{key} at it, or drop {recipe} from recipes.enabled")
+                                f"{key} at it, or switch the recipe off: recipes.enabled.{recipe}: []")
     return problems
 
 

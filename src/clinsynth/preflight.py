@@ -214,7 +214,7 @@ def _inputs(root: Path, params_file: Path | str) -> list[Problem | str]:
     from clinsynth.params import ConfigError
 
     try:
-        enabled = load_recipes(root / params_file).enabled
+        enabled = load_recipes(root / params_file).on
         found = input_report(enabled, root)
     except ConfigError as exc:
         return [Problem(str(exc), "recipes and inputs in params.yaml", "fix the key it names")]

@@ -39,10 +39,15 @@ def _run_stage(cwd: Path) -> str:
 def test_repository_params_load_and_every_listed_input_is_a_dvc_dep():
     cfg = load_params("report", ReportConfig, ROOT / "params.yaml")
     stage = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]["report"]
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    # DVC cannot drop a switched-off recipe's files from a deps list: the stage depends on the folders
+    folders = {params["base"]["paths"]["metrics"], params["postprocess"]["synthetic_dir"]}
+    assert {"${base.paths.metrics}", "${postprocess.synthetic_dir}"} <= set(stage["deps"])
     listed = cfg.metrics + cfg.plots + [p for r in cfg.recipes for p in (f"data/synthetic/{r}/records.jsonl",
                                                                          f"metrics/quality_{r}.json")]
-    missing = [p for p in listed if p not in stage["deps"]]
-    assert not missing, f"listed in params.yaml report but not a dep of stage report in dvc.yaml: {missing}"
+    missing = [p for p in listed if not any(p.startswith(f + "/") for f in folders)]
+    assert not missing, f"listed in params.yaml report but in no folder stage report depends on: {missing}"
+    assert {"recipes.enabled", "demo_data.sets"} <= set(stage["params"])
     # the modules it runs: tests/test_stage_deps.py checks every stage's deps against its import closure
     assert stage["outs"] == ["${report.out}", {"${report.leakage_plot}": {"cache": False}}]
 
@@ -57,6 +62,22 @@ def test_stage_writes_page_and_plot_rows_byte_identical_on_rerun(tmp_path):
     assert rows[0]["bucket"] == "rephrase · longest span · [0,8)" and b'id="rephrase-samples"' in page
     _run_stage(cwd)
     assert (cwd / "reports/index.html").read_bytes() == page
+
+
+def test_a_switched_off_recipe_is_not_required_and_shown_as_not_enabled(tmp_path):
+    cwd = _project(tmp_path, metrics=["metrics/kg.json", "metrics/icd.json", "metrics/retrieval.json"])
+    params = yaml.safe_load((cwd / "params.yaml").read_text())
+    params["recipes"]["enabled"].update(kg_notes=[], retrieval_queries=[])
+    params["recipes"]["reads"] = {k: v for k, v in params["recipes"]["reads"].items() if k not in ("kg_notes",
+                                                                                                    "retrieval_queries")}
+    params["postprocess"]["corpora"] = {k: v for k, v in params["postprocess"]["corpora"].items() if v != "kg_notes"}
+    (cwd / "params.yaml").write_text(yaml.safe_dump(params))
+    (cwd / "metrics/icd.json").write_text('{"stale": 1}')  # git keeps the demo's metrics: never shown when off
+    printed = _run_stage(cwd)
+    page = (cwd / "reports/index.html").read_text()
+    assert "retrieval: not enabled (recipes.enabled.retrieval_queries: [])" in page
+    assert "kg_notes: not enabled (recipes.enabled.kg_notes: [])" in page
+    assert "stale" not in page and "recipes with data ['rephrase', 'brat_augment']" in printed
 
 
 def test_stage_fails_naming_a_listed_file_that_is_missing(tmp_path):

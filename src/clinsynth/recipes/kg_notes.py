@@ -85,8 +85,8 @@ def code_weights(freqs: Mapping[str, int], weighting: Literal["log", "frequency"
     """Normalised draw probabilities for the codes of ``freqs`` (see the module docstring)."""
     if not freqs:
         raise SamplingError("no codes to draw: no train note carries meta.icd10 (and no explicit targets). kg_notes needs "
-                            "notes with ICD-10-CM codes: add them (meta.icd10, or an ICD10 column), or drop kg_notes "
-                            "from recipes.enabled and run `clinsynth run`")
+                            "notes with ICD-10-CM codes: add them (meta.icd10, or an ICD10 column), or switch kg_notes "
+                            "off (`clinsynth recipes --off kg_notes`) and run `clinsynth run`")
     if weighting == "log":
         raw = {c: math.log1p(f) for c, f in freqs.items()}
     elif weighting == "frequency":

@@ -19,15 +19,16 @@ class Report:
 
 
 def build_report(cfg: ReportConfig, base: BaseConfig, synthetic_dir: str, ngram: int,
-                 discover_inputs: bool = False) -> Report:
-    """Load what ``cfg`` lists (or, with ``discover_inputs``, everything present) and render the page."""
+                 discover_inputs: bool = False, off: frozenset[str] = frozenset()) -> Report:
+    """Load what ``cfg`` lists (or, with ``discover_inputs``, everything present) and render the page; ``off``:
+    the recipes switched off (and "demo" without demo data), shown as not enabled (report.inputs.load_inputs)."""
     from clinsynth.report.render import leakage_rows, render_report  # matplotlib only when rendering
 
     metrics_dir, synthetic = Path(base.paths.metrics), Path(synthetic_dir)
     if discover_inputs:
         cfg = discover(cfg, metrics_dir, synthetic)
     inputs = load_inputs(cfg, metrics_dir=metrics_dir, synthetic_dir=synthetic, notes=Path(base.paths.notes),
-                         chunks=Path(base.paths.chunks), ngram=ngram, seed=base.seed)
+                         chunks=Path(base.paths.chunks), ngram=ngram, seed=base.seed, off=off)
     return Report(render_report(inputs), leakage_rows(inputs), inputs)
 
 

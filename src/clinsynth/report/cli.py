@@ -14,6 +14,7 @@ def report_command(
                                   "not only those listed in params.yaml report:"),
 ) -> None:
     """Render the pipeline report (one self-contained HTML page) from the metrics files and synthetic corpora."""
+    from clinsynth.inputs import switched_off
     from clinsynth.params import load_base, load_params
     from clinsynth.quality.postprocess import PostprocessConfig
     from clinsynth.report.build import build_report, summary_line, write_text
@@ -22,7 +23,9 @@ def report_command(
     cfg = load_params("report", ReportConfig, params)
     post = load_params("postprocess", PostprocessConfig, params)
     try:
-        report = build_report(cfg, load_base(params), post.synthetic_dir, post.leakage.ngram, discover)
+        # --discover shows every file present; otherwise a switched-off recipe's listed files are skipped
+        off = frozenset() if discover else switched_off(params)
+        report = build_report(cfg, load_base(params), post.synthetic_dir, post.leakage.ngram, discover, off)
     except ReportInputError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(code=1) from exc

@@ -3,7 +3,9 @@
 Every file listed in ``report.metrics``, ``report.plots`` and ``report.recipes`` is required: one that does
 not exist is a :class:`ReportInputError` naming it (the same lists are the stage's DVC deps). Everything
 else is optional: a recipe in ``expected_recipes`` with nothing listed is shown as missing, unresolvable
-sources are shown as such, and timings are read only when ``include_timings`` is set.
+sources are shown as such, and timings are read only when ``include_timings`` is set. A listed file of a
+recipe switched off (``recipes.enabled.R: []``; ``off`` in :func:`load_inputs`) is neither required nor read:
+git keeps the demo's metrics files, which would show stale figures, and the recipe is shown as "not enabled".
 """
 
 from __future__ import annotations
@@ -70,6 +72,7 @@ class RecipeInputs:
     curves: list[Curve]
     samples: list[Sample]
     n_records: int  # kept synthetic records (0 when the corpus is not listed)
+    enabled: bool = True  # False: its recipe is switched off (recipes.enabled.R: []), nothing of it is read
 
 
 @dataclasses.dataclass(frozen=True)
@@ -86,6 +89,17 @@ class ReportInputs:
 
 # metrics files named after their task rather than their recipe
 STEM_RECIPES = {"icd": "kg_notes"}
+# report sections named otherwise than their switch in recipes.enabled
+SWITCHES = {"retrieval": "retrieval_queries", "kg_notes_lora": "kg_notes"}
+# pipeline stages that exist only while a recipe (or the demo: "demo", demo_data.sets non-empty) is on
+STAGE_OWNERS = {"demo_data": ("demo",), "brat_silver": ("demo", "brat_augment"), "fhir_ingest": ("fhir_qa",)}
+
+
+def is_off(path: str, names: list[str], off: frozenset[str] | set[str]) -> bool:
+    """Whether a listed file belongs to a recipe switched off (its section, or the stage that writes it)."""
+    section = recipe_of(path, names)
+    return (section is not None and SWITCHES.get(section, section) in off) or \
+        any(owner in off for owner in STAGE_OWNERS.get(Path(path).stem, ()))
 
 
 def recipe_of(path: str, recipes: list[str]) -> str | None:
@@ -177,14 +191,21 @@ def discover(cfg: ReportConfig, metrics_dir: Path, synthetic_dir: Path) -> Repor
 
 
 def load_inputs(cfg: ReportConfig, *, metrics_dir: Path, synthetic_dir: Path, notes: Path, chunks: Path,
-                ngram: int, seed: int) -> ReportInputs:
-    """Read every listed file (missing ones raise, naming them) and what the page shows of each recipe."""
+                ngram: int, seed: int, off: frozenset[str] = frozenset()) -> ReportInputs:
+    """Read every listed file (missing ones raise, naming them) and what the page shows of each recipe.
+
+    ``off``: the recipes switched off (names as in recipes.enabled), and "demo" when demo_data.sets is empty:
+    their listed files are skipped."""
+    every = list(dict.fromkeys([*cfg.expected_recipes, *cfg.recipes]))  # sections, those switched off included
+    cfg = dataclasses.replace(cfg, metrics=[p for p in cfg.metrics if not is_off(p, every, off)],
+                              plots=[p for p in cfg.plots if not is_off(p, every, off)],
+                              recipes=[r for r in cfg.recipes if SWITCHES.get(r, r) not in off])
     _require([Path(p) for p in cfg.metrics], "metrics")
     _require([Path(p) for p in cfg.plots], "plots")
     corpora = {r: (synthetic_dir / r / "records.jsonl", metrics_dir / f"quality_{r}.json") for r in cfg.recipes}
     _require([p for pair in corpora.values() for p in pair], "recipes")
     quality_paths = {str(q) for _, q in corpora.values()}
-    names = list(dict.fromkeys([*cfg.expected_recipes, *cfg.recipes,
+    names = list(dict.fromkeys([*every, *cfg.recipes,
                                 *(Path(p).stem.split("_", 1)[1] for p in cfg.metrics
                                   if Path(p).stem.startswith(("quality_", "generate_")))]))
     metrics = {str(Path(p)): _read_metrics(Path(p)) for p in cfg.metrics if str(Path(p)) not in quality_paths}
@@ -197,22 +218,29 @@ def load_inputs(cfg: ReportConfig, *, metrics_dir: Path, synthetic_dir: Path, no
         quality = _read_metrics(corpora[name][1]) if name in corpora else metrics.get(quality_path)
         mine = {p: m for p, m in metrics.items() if recipe_of(p, names) == name and p != quality_path}
         recipes.append(RecipeInputs(name, quality, mine, [c for c in curves if recipe_of(c.name, names) == name],
-                                    pick_samples(records, cfg.samples, seed, name, sources), len(records)))
+                                    pick_samples(records, cfg.samples, seed, name, sources), len(records),
+                                    SWITCHES.get(name, name) not in off))
     pipeline = {p: m for p, m in metrics.items() if recipe_of(p, names) is None}
     timings = None
     if cfg.include_timings:
         timings = {p.stem: read_json(p) for p in sorted(Path(cfg.timing_dir).glob("*.json"))}
     return ReportInputs(pipeline, [c for c in curves if recipe_of(c.name, names) is None], recipes,
-                        missing_lines(cfg, recipes, metrics_dir, synthetic_dir), ngram, list(cfg.lower_is_better),
+                        missing_lines(cfg, recipes, metrics_dir, synthetic_dir, off), ngram, list(cfg.lower_is_better),
                         cfg.max_chars, timings)
 
 
-def missing_lines(cfg: ReportConfig, recipes: list[RecipeInputs], metrics_dir: Path, synthetic_dir: Path) -> list[str]:
-    """What the page cannot show, one line per expected stage or recipe part not listed in the settings."""
+def missing_lines(cfg: ReportConfig, recipes: list[RecipeInputs], metrics_dir: Path, synthetic_dir: Path,
+                  off: frozenset[str] = frozenset()) -> list[str]:
+    """What the page cannot show, one line per expected stage or recipe part not listed in the settings (a
+    stage or recipe switched off: one line saying so)."""
     listed = {str(Path(p)) for p in cfg.metrics}
-    lines = [f"pipeline: {name} (no {metrics_dir / f'{name}.json'} in report.metrics)"
+    lines = [f"pipeline: {name} (not enabled)" if is_off(f"{name}.json", [], off) else
+             f"pipeline: {name} (no {metrics_dir / f'{name}.json'} in report.metrics)"
              for name in cfg.expected_pipeline if str(metrics_dir / f"{name}.json") not in listed]
     for r in recipes:
+        if not r.enabled:
+            lines.append(f"{r.name}: not enabled (recipes.enabled.{SWITCHES.get(r.name, r.name)}: [])")
+            continue
         parts = []
         if r.quality is None:
             parts.append(f"synthetic corpus and quality metrics ({synthetic_dir / r.name / 'records.jsonl'}, "

@@ -191,6 +191,9 @@ def render_downstream(r: RecipeInputs, lower_is_better: list[str]) -> tuple[str,
 
 
 def render_recipe(r: RecipeInputs, inputs: ReportInputs) -> str:
+    if not r.enabled:
+        return (f'<section class="recipe" id="recipe-{slug(r.name)}"><h2>Recipe: {esc(r.name)}</h2>'
+                f'<p class="note">Not enabled: switched off in params.yaml recipes.enabled.</p></section>')
     if not (r.quality or r.metrics or r.curves or r.samples):
         return (f'<section class="recipe" id="recipe-{slug(r.name)}"><h2>Recipe: {esc(r.name)}</h2>'
                 f'<p class="note">Nothing listed yet (see <a href="#missing">Missing</a>).</p></section>')

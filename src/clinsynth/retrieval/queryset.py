@@ -185,7 +185,7 @@ def build_queryset(notes: Sequence[dict[str, Any]], chunks: Sequence[dict[str, A
         raise QuerySetError(f"no {cfg.split} note carries a coded record the queries could come from (of {held_out}): "
                             "retrieval_queries evaluates on queries built from meta.conditions / medications / "
                             "procedures ([{display: ...}]), never from the LLM. Add that record to your notes' meta, "
-                            "or drop retrieval_queries from recipes.enabled")
+                            "or switch the recipe off (`clinsynth recipes --off retrieval_queries`)")
     by_patient: dict[str, list[tuple[str, tuple[str, ...], set[str]]]] = defaultdict(list)
     depth = cfg.expansion.hypernym_depth
     for chunk in chunks:

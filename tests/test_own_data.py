@@ -1,0 +1,117 @@
+"""README "Using your own data", followed literally, with notes inside the repository and outside it.
+
+A fresh copy of the repository (tracked and untracked-but-not-ignored files), 36 patient-written notes
+(tests/fixtures/own_notes: id, text, patient_id only), README's params block merged into params.yaml (plus
+``base.profile: ci``, the small profile) and README's commands run as written: the notes-only recipe reaches its
+metrics, the notes file is byte-identical, and `dvc status` names no stage of a switched-off recipe.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from clinsynth.inputs import CORPORA, EVALUATE_STAGES, NEEDS
+
+ROOT = Path(__file__).resolve().parents[1]
+FIXTURE = ROOT / "tests/fixtures/own_notes/notes.jsonl"
+BIN = Path(sys.executable).parent
+
+
+def readme_block(name: str) -> str:
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    match = re.search(rf"<!-- own-data-{name}:start -->\n```\w+\n(.*?)```\n<!-- own-data-{name}:end -->", text, re.S)
+    assert match, f"README.md lost its own-data-{name} block"
+    return match.group(1)
+
+
+def merge(params: dict, edit: dict) -> None:
+    for key, value in edit.items():
+        if isinstance(value, dict) and isinstance(params.get(key), dict):
+            merge(params[key], value)
+        else:
+            params[key] = value
+
+
+def run(cmd: list[str], cwd: Path) -> str:
+    # the copy's own code: its src/ first (the venv's editable install points at another checkout)
+    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}", "PYTHONPATH": str(cwd / "src")}
+    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, env=env)
+    assert proc.returncode == 0, f"{cmd} failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
+    return proc.stdout + proc.stderr
+
+
+def repo_copy(dest: Path) -> Path:
+    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=ROOT, check=True,
+                           capture_output=True, text=True).stdout.split("\0")
+    for rel in filter(None, files):
+        if (ROOT / rel).is_file():
+            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / rel, dest / rel)
+    for cmd in (["git", "init", "-q"], ["git", "add", "-A"],
+                ["git", "-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qm", "copy"]):
+        subprocess.run(cmd, cwd=dest, check=True, capture_output=True)
+    return dest
+
+
+def owned_by(stage: str, recipe: str) -> bool:
+    suffix = stage.partition("@")[2]
+    return suffix == recipe or suffix.startswith(recipe + "-") or suffix in CORPORA[recipe]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("where", ["inside", "outside"])
+def test_readme_own_notes_reach_the_rephrase_metrics_and_stay_untouched(tmp_path, where):
+    repo = repo_copy(tmp_path / "repo")
+    folder = repo / "data/own" if where == "inside" else tmp_path / "secure/notes"
+    folder.mkdir(parents=True)
+    notes = folder / "notes.jsonl"
+    shutil.copy2(FIXTURE, notes)
+    digest = hashlib.sha256(notes.read_bytes()).hexdigest()
+
+    block = readme_block("params")
+    if where == "outside":  # README: "the same with /secure/notes for data/own"
+        block = block.replace("data/own", str(folder))
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    merge(params, yaml.safe_load(block))
+    params["base"]["profile"] = "ci"
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+
+    out = {}
+    for line in readme_block("commands").splitlines():
+        words = shlex.split(line, comments=True)
+        if words:
+            out[" ".join(words[:2])] = run(words, repo)
+
+    off = [r for r in NEEDS if r != "rephrase"]
+    assert "recipes on: rephrase; off: " + ", ".join(off) in out["clinsynth recipes"]
+    assert "switched off" in out["clinsynth run"] and "$ dvc repro" in out["clinsynth run"]
+    assert "Data and pipelines are up to date." in out["dvc status"]
+    stages = set(run(["dvc", "stage", "list", "--name-only"], repo).split())
+    assert f"{EVALUATE_STAGES['rephrase']}@rephrase" in stages and "report" in stages
+    assert not [s for s in stages if any(owned_by(s, r) for r in off)]
+    assert not [s for s in stages if s.startswith(("demo_data", "brat_silver"))]
+
+    assert hashlib.sha256(notes.read_bytes()).hexdigest() == digest, "the notes file was modified"
+    assert sorted(p.name for p in folder.iterdir()) == ["notes.jsonl"], "something was written beside the notes"
+    demo = repo / "data/demo"
+    assert not demo.exists() or not [p for p in demo.rglob("*") if p.is_file() and p.name != ".gitignore"]
+
+    ingest = json.loads((repo / "metrics/ingest.json").read_text())
+    assert ingest["notes"] == sum(1 for _ in FIXTURE.open())
+    lock = yaml.safe_load((repo / "dvc.lock").read_text())["stages"]
+    assert "evaluate_rephrase@rephrase" in lock  # (entries of other names may stay: DVC keeps them)
+    table = json.loads((repo / "metrics/rephrase.json").read_text())
+    assert table, "metrics/rephrase.json is empty"
+    page = (repo / "reports/index.html").read_text()
+    assert "retrieval: not enabled (recipes.enabled.retrieval_queries: [])" in page

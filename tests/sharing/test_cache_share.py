@@ -105,3 +105,47 @@ def test_a_pulled_cache_reproduces_the_outputs_without_a_model_call(tmp_path: Pa
     assert sh.run(["git", "status", "--porcelain"], b) == ""
     metrics = json.loads((b / "metrics/generate_rephrase.json").read_text())
     assert metrics["dtype"] == "float16" and metrics["completions"] == 6
+
+
+def put_rows(path: Path, rows: dict[str, str]) -> None:
+    from clinsynth.generation.cache import GenerationCache
+    from clinsynth.generation.types import Completion
+
+    with GenerationCache(path) as cache:
+        for key, text in rows.items():
+            cache.put(key, "m@ab;float16;decode-v1", Completion("p", text, "stop", 2, 1))
+
+
+def test_two_colleagues_push_and_pull_through_a_local_remote(tmp_path: Path, sh) -> None:
+    """Each push merges the committed artefact first, so the remote's artefact is the union; conflicts stay local."""
+    import subprocess
+
+    k1, k2, k3 = "1" * 64, "2" * 64, "3" * 64
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir()
+    sh.run(["git", "init", "-q"], a)
+    sh.run([sh.dvc, "init", "-q"], a)
+    sh.run([sh.dvc, "remote", "add", "-d", "team", str(tmp_path / "remote")], a)
+    put_rows(a / ".clinsynth/cache.sqlite", {k1: "x", k2: "y"})
+    (a / ".gitignore").write_text("/.clinsynth/\n", encoding="utf-8")
+    args = ["--cache", ".clinsynth/cache.sqlite", "--artefact", "shared_cache/generations.jsonl"]
+    clinsynth(["push", *args], a, sh)
+    sh.commit(a, "cache")
+    sh.run(["git", "clone", "-q", str(a), str(b)], tmp_path)
+
+    put_rows(b / ".clinsynth/cache.sqlite", {k2: "other", k3: "z"})
+    pulled = clinsynth(["pull", *args], b, sh)
+    assert "2 rows: 1 added, 0 already present, 1 conflicts (local kept)" in pulled
+    assert "conflict: key 2222222222222222... (m@ab;float16;decode-v1): text differ; local 'other' vs shared 'y'" \
+        in pulled
+    strict = subprocess.run([sys.executable, "-m", "clinsynth.cli", "cache", "pull", "--fail-on-conflict", *args],
+                            cwd=b, env=env(), capture_output=True, text=True)
+    assert strict.returncode == 1
+    assert "shared_cache/generations.jsonl: 3 rows written" in clinsynth(["push", *args], b, sh)
+    sh.commit(b, "cache from b")
+
+    sh.run(["git", "pull", "-q", str(b), "HEAD"], a)
+    pulled = clinsynth(["pull", *args], a, sh)
+    assert "3 rows: 1 added, 1 already present, 1 conflicts (local kept)" in pulled  # k3 added, k2 kept 'y'
+    shared = [json.loads(line) for line in (a / "shared_cache/generations.jsonl").read_text().splitlines()]
+    assert [(row["key"], row["text"]) for row in shared] == [(k1, "x"), (k2, "other"), (k3, "z")]

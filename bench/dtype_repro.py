@@ -2,10 +2,11 @@
 
     PYTHONPATH=src .venv/bin/python bench/dtype_repro.py                     # 8 prompts x 24 tokens
     PYTHONPATH=src .venv/bin/python bench/dtype_repro.py --n 16 --max-new-tokens 48 --dtypes float16
+    PYTHONPATH=src .venv/bin/python bench/dtype_repro.py --temperature 0.7 --top-p 0.95   # sampled, seeded per request
 
 For each kernel set (one subprocess each, since torch and oneDNN read these variables once, at load) and each
-dtype, the packaged SmolLM2 generates N prompts x M tokens greedily (temperature 0: no sampling noise, only
-arithmetic), once each alone and once all in one batch. The reference is the dtype's replies alone under the
+dtype, the packaged SmolLM2 generates N prompts x M tokens (greedy by default: only arithmetic decides; or
+sampled with each request's own seed, as the pipeline does), once each alone and once all in one batch. The reference is the dtype's replies alone under the
 CPU's native kernels; the table counts the replies identical to it. A kernel set stands in for another CPU:
 ``ATEN_CPU_CAPABILITY=default|avx2|avx512`` picks ATen's vectorised kernels (a CPU without AVX-512 runs the
 avx2 ones), ``ONEDNN_MAX_CPU_ISA`` caps the ISA oneDNN may use for its matmuls (AVX2: no AVX-512; AVX512_CORE:
@@ -60,7 +61,7 @@ def worker(args: argparse.Namespace) -> None:
 
     threads = int(os.environ.get("BENCH_THREADS", args.threads))
     prompts = json.loads(Path(args.worker).read_text(encoding="utf-8"))
-    sampling = SamplingParams(temperature=0.0, max_new_tokens=args.max_new_tokens)
+    sampling = SamplingParams(temperature=args.temperature, top_p=args.top_p, max_new_tokens=args.max_new_tokens)
     requests = [to_request(p, sampling) for p in prompts]
     out = {"capability": torch.backends.cpu.get_cpu_capability(), "threads": threads, "torch": torch.__version__,
            "dtypes": {}}
@@ -82,7 +83,8 @@ def run_worker(name: str, extra_env: dict[str, str], args: argparse.Namespace, p
     out = tmp / f"{len(list(tmp.iterdir()))}.json"
     env = {**os.environ, **extra_env}
     cmd = [sys.executable, __file__, "--worker", str(prompts_file), "--out", str(out), "--model", args.model,
-           "--max-new-tokens", str(args.max_new_tokens), "--threads", str(args.threads), "--dtypes", *args.dtypes]
+           "--max-new-tokens", str(args.max_new_tokens), "--threads", str(args.threads), "--temperature",
+           str(args.temperature), "--top-p", str(args.top_p), "--dtypes", *args.dtypes]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
     if proc.returncode != 0:
         return {"error": proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else f"exit {proc.returncode}"}
@@ -98,6 +100,8 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=8, help="prompts")
     parser.add_argument("--max-new-tokens", type=int, default=24)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--temperature", type=float, default=0.0, help="0: greedy; 0.7 with --top-p 0.95: as params.yaml")
+    parser.add_argument("--top-p", type=float, default=1.0)
     parser.add_argument("--dtypes", nargs="+", default=DTYPES, choices=DTYPES)
     parser.add_argument("--kernels", nargs="+", default=list(KERNEL_SETS), choices=list(KERNEL_SETS))
     parser.add_argument("--model", help="HF model dir (default: the packaged SmolLM2 GGUF, converted to a temp dir)")
@@ -117,7 +121,8 @@ def main() -> None:
         prompts_file = tmp / "prompts.json"
         prompts_file.write_text(json.dumps(prompts), encoding="utf-8")
         (tmp / "runs").mkdir()
-        print(f"# {len(prompts)} prompts x {args.max_new_tokens} new tokens, greedy, {args.threads} thread(s), "
+        how = "greedy" if args.temperature == 0 else f"sampled (temperature {args.temperature}, top-p {args.top_p})"
+        print(f"# {len(prompts)} prompts x {args.max_new_tokens} new tokens, {how}, {args.threads} thread(s), "
               f"cpus={os.cpu_count()}, load avg at start {os.getloadavg()}")
         results = {name: run_worker(name, KERNEL_SETS[name], args, prompts_file, tmp / "runs") for name in args.kernels}
     report(results, args, len(prompts))

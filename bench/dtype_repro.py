@@ -105,11 +105,17 @@ def main() -> None:
     parser.add_argument("--dtypes", nargs="+", default=DTYPES, choices=DTYPES)
     parser.add_argument("--kernels", nargs="+", default=list(KERNEL_SETS), choices=list(KERNEL_SETS))
     parser.add_argument("--model", help="HF model dir (default: the packaged SmolLM2 GGUF, converted to a temp dir)")
+    parser.add_argument("--save", help="also write the replies of every run to this JSON file")
+    parser.add_argument("--report", help="print the table of a --save file, run nothing")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         return worker(args)
+    if args.report:
+        saved = json.loads(Path(args.report).read_text(encoding="utf-8"))
+        args.dtypes = saved["dtypes"]
+        return report(saved["results"], args, saved["n"])
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         if args.model is None:
@@ -125,13 +131,20 @@ def main() -> None:
         print(f"# {len(prompts)} prompts x {args.max_new_tokens} new tokens, {how}, {args.threads} thread(s), "
               f"cpus={os.cpu_count()}, load avg at start {os.getloadavg()}")
         results = {name: run_worker(name, KERNEL_SETS[name], args, prompts_file, tmp / "runs") for name in args.kernels}
+    if args.save:
+        Path(args.save).write_text(json.dumps({"dtypes": args.dtypes, "n": len(prompts), "results": results},
+                                              sort_keys=True), encoding="utf-8")
     report(results, args, len(prompts))
 
 
 def report(results: dict[str, dict], args: argparse.Namespace, n: int) -> None:
-    """Identical replies to the reference (the dtype's replies alone, native kernels), per kernel set and dtype."""
+    """Identical replies to the reference (the dtype's replies alone, native kernels), per kernel set and dtype.
+
+    Each cell: alone = reference / batched = reference / batched = its own alone (batch invariance there).
+    """
     ref = results.get("native", {}).get("dtypes", {})
-    print("| kernel set | ATen capability | " + " | ".join(f"{d} alone / batched" for d in args.dtypes) + " | s |")
+    print("| kernel set | ATen capability | " + " | ".join(f"{d}: alone / batched / invariant" for d in args.dtypes)
+          + " | s |")
     print("| --- | --- | " + " | ".join("---" for _ in args.dtypes) + " | --- |")
     for name, res in results.items():
         if "error" in res:
@@ -141,7 +154,8 @@ def report(results: dict[str, dict], args: argparse.Namespace, n: int) -> None:
         for dtype in args.dtypes:
             got, base = res["dtypes"][dtype], ref.get(dtype, {}).get("alone", {})
             cells.append(f"error: {got['error'][:60]}" if "error" in got
-                         else f"{same(got['alone'], base)}/{n} / {same(got['batched'], base)}/{n}")
+                         else f"{same(got['alone'], base)} / {same(got['batched'], base)} / "
+                         f"{same(got['batched'], got['alone'])}")
         seconds = sum(d.get("seconds", 0) for d in res["dtypes"].values())
         print(f"| {name} | {res['capability']} | " + " | ".join(cells) + f" | {seconds:.0f} |")
     ok = {d: r for d, r in ref.items() if "alone" in r}

@@ -6,8 +6,9 @@
 
 For each kernel set (one subprocess each, since torch and oneDNN read these variables once, at load) and each
 dtype, the packaged SmolLM2 generates N prompts x M tokens (greedy by default: only arithmetic decides; or
-sampled with each request's own seed, as the pipeline does), once each alone and once all in one batch. The reference is the dtype's replies alone under the
-CPU's native kernels; the table counts the replies identical to it. A kernel set stands in for another CPU:
+sampled with each request's own seed, as the pipeline does), once each alone and once all in one batch. The
+reference is the dtype's replies alone under the CPU's native kernels; the table counts the replies identical
+to it, and the batched replies identical to the same run's alone ones (batch invariance under that kernel set). A kernel set stands in for another CPU:
 ``ATEN_CPU_CAPABILITY=default|avx2|avx512`` picks ATen's vectorised kernels (a CPU without AVX-512 runs the
 avx2 ones), ``ONEDNN_MAX_CPU_ISA`` caps the ISA oneDNN may use for its matmuls (AVX2: no AVX-512; AVX512_CORE:
 no BF16/FP16/AMX instructions; AVX512_CORE_FP16: no AMX). Prints figures; asserts nothing. Prompts: the
@@ -100,7 +101,8 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=8, help="prompts")
     parser.add_argument("--max-new-tokens", type=int, default=24)
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--temperature", type=float, default=0.0, help="0: greedy; 0.7 with --top-p 0.95: as params.yaml")
+    parser.add_argument("--temperature", type=float, default=0.0,
+                        help="0: greedy; 0.7 with --top-p 0.95: as params.yaml")
     parser.add_argument("--top-p", type=float, default=1.0)
     parser.add_argument("--dtypes", nargs="+", default=DTYPES, choices=DTYPES)
     parser.add_argument("--kernels", nargs="+", default=list(KERNEL_SETS), choices=list(KERNEL_SETS))

@@ -1,4 +1,4 @@
-"""Which dtype gives the same text under other CPU kernels? Greedy replies per dtype, alone vs batched, per kernel set.
+"""Which dtype gives the same text under other CPU kernels? Replies per dtype, alone vs batched, per kernel set.
 
     PYTHONPATH=src .venv/bin/python bench/dtype_repro.py                     # 8 prompts x 24 tokens
     PYTHONPATH=src .venv/bin/python bench/dtype_repro.py --n 16 --max-new-tokens 48 --dtypes float16
@@ -8,9 +8,9 @@ For each kernel set (one subprocess each, since torch and oneDNN read these vari
 dtype, the packaged SmolLM2 generates N prompts x M tokens (greedy by default: only arithmetic decides; or
 sampled with each request's own seed, as the pipeline does), once each alone and once all in one batch. The
 reference is the dtype's replies alone under the CPU's native kernels; the table counts the replies identical
-to it, and the batched replies identical to the same run's alone ones (batch invariance under that kernel set). A kernel set stands in for another CPU:
-``ATEN_CPU_CAPABILITY=default|avx2|avx512`` picks ATen's vectorised kernels (a CPU without AVX-512 runs the
-avx2 ones), ``ONEDNN_MAX_CPU_ISA`` caps the ISA oneDNN may use for its matmuls (AVX2: no AVX-512; AVX512_CORE:
+to it, and the batched replies identical to the same run's alone ones (batch invariance under that kernel
+set). A kernel set stands in for another CPU: ``ATEN_CPU_CAPABILITY=default|avx2|avx512`` picks ATen's
+vectorised kernels (a CPU without AVX-512 runs the avx2 ones), ``ONEDNN_MAX_CPU_ISA`` caps the ISA oneDNN may use for its matmuls (AVX2: no AVX-512; AVX512_CORE:
 no BF16/FP16/AMX instructions; AVX512_CORE_FP16: no AMX). Prints figures; asserts nothing. Prompts: the
 test fixture chunks under the three rephrase templates (as bench/generate.py), real clinical text.
 """

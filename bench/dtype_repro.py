@@ -10,8 +10,9 @@ sampled with each request's own seed, as the pipeline does), once each alone and
 reference is the dtype's replies alone under the CPU's native kernels; the table counts the replies identical
 to it, and the batched replies identical to the same run's alone ones (batch invariance under that kernel
 set). A kernel set stands in for another CPU: ``ATEN_CPU_CAPABILITY=default|avx2|avx512`` picks ATen's
-vectorised kernels (a CPU without AVX-512 runs the avx2 ones), ``ONEDNN_MAX_CPU_ISA`` caps the ISA oneDNN may use for its matmuls (AVX2: no AVX-512; AVX512_CORE:
-no BF16/FP16/AMX instructions; AVX512_CORE_FP16: no AMX). Prints figures; asserts nothing. Prompts: the
+vectorised kernels (a CPU without AVX-512 runs the avx2 ones), ``ONEDNN_MAX_CPU_ISA`` caps the ISA oneDNN
+may use for its matmuls (AVX2: no AVX-512; AVX512_CORE: no BF16/FP16/AMX instructions; AVX512_CORE_FP16: no
+AMX). Prints figures; asserts nothing. Prompts: the
 test fixture chunks under the three rephrase templates (as bench/generate.py), real clinical text.
 """
 

@@ -172,7 +172,7 @@ def main() -> None:
     parser.add_argument("--worker-prompts", help=argparse.SUPPRESS)
     parser.add_argument("--worker-cache", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    from clinsynth.generation.transformers_backend import prefer_sleeping_threads, resolve_dtype
+    from clinsynth.generation.transformers_backend import TransformersConfig, prefer_sleeping_threads, resolve_dtype
 
     prefer_sleeping_threads()  # before torch loads: (a), (b) and the workers all run with sleeping OpenMP threads
     if args.worker_prompts:
@@ -185,7 +185,7 @@ def main() -> None:
 
     offline()
     torch.set_num_threads(args.threads)
-    dtype = resolve_dtype("auto")
+    dtype = resolve_dtype(TransformersConfig().dtype)  # what bench_ours runs
     prompts = load_prompts(args.n)
     sampling = SamplingParams(temperature=0.7, top_p=0.95, max_new_tokens=args.max_new_tokens)
     requests = [to_request(p, sampling) for p in prompts]

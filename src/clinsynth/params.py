@@ -50,6 +50,7 @@ class Paths:
     generations: str = "data/generations"
     models: str = "models"
     cache: str = ".clinsynth/cache.sqlite"
+    shared_cache: str = "shared_cache/generations.jsonl"  # the cache's rows as a DVC-tracked artefact (docs/sharing.md)
     metrics: str = "metrics"
 
 

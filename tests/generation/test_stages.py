@@ -49,3 +49,9 @@ def test_fresh_and_cached_runs_write_identical_outputs(project: Path) -> None:
     assert {p: (project / p).read_bytes() for p in tracked} == first
     assert '"cache_hits": 9' in (project / "metrics/timing/generate_rephrase.json").read_text(encoding="utf-8")
     assert b"cached" not in first["data/generations/rephrase.jsonl"]
+    import json
+
+    import torch
+
+    metrics = json.loads(first["metrics/generate_rephrase.json"])  # what ran, for dvc metrics diff
+    assert (metrics["dtype"], metrics["torch"]) == ("float16", torch.__version__)

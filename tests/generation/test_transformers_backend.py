@@ -43,14 +43,33 @@ def test_dtype_and_decode_version_change_the_cache_key(monkeypatch: pytest.Monke
     assert cache_key(backend_identity("m@ab", torch.bfloat16), request) != base
 
 
+def test_dtype_auto_is_refused_at_params_load_saying_why() -> None:
+    """auto let the CPU decide the text (bfloat16 on an AMX Xeon: other text, not batch-invariant)."""
+    from clinsynth.generation.factory import GenerateConfig
+    from clinsynth.params import ConfigError, from_mapping
+
+    with pytest.raises(ConfigError, match=r"generate.transformers.dtype: 'auto' is refused: the dtype decides the "
+                                          r"text.*AMX Xeon.*Set one of float16 \| bfloat16 \| float32"):
+        from_mapping(GenerateConfig, {"sampling": {}, "transformers": {"dtype": "auto"}}, "generate")
+    with pytest.raises(ConfigError, match="expected one of float16 | bfloat16 | float32, got 'half'"):
+        TransformersConfig(dtype="half")
+    assert TransformersConfig().dtype == "float16"
+
+
 @pytest.mark.parametrize(("flags", "expected"), [
     ({"avx512f", "avx512_bf16", "avx512_fp16"}, "float16"),  # this project's CPU: no AMX, native fp16 FMAs
     ({"avx512f", "avx512_bf16", "avx512_fp16", "amx_bf16"}, "bfloat16"),  # AMX tiles beat fp16 FMAs
     ({"avx512f", "avx512_bf16"}, "bfloat16"),
     ({"avx2"}, "float32"),
 ])
-def test_auto_dtype_follows_the_cpu(flags: set[str], expected: str) -> None:
+def test_auto_dtype_name_is_only_a_speed_hint(flags: set[str], expected: str) -> None:
     assert auto_dtype_name(flags) == expected
+
+
+def test_backend_info_names_the_dtype_and_torch_that_ran(tiny_model_dir: Path) -> None:
+    import torch
+
+    assert backend(tiny_model_dir).info == {"dtype": "bfloat16", "torch": torch.__version__}
 
 
 def test_missing_model_says_how_to_fix(tmp_path: Path) -> None:

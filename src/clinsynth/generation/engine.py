@@ -7,7 +7,8 @@ requests that have no committed reply; none is generated twice.
 
 :func:`generate` adds the recipe side: each completion goes through the recipe's parser, and the
 outputs are sorted by prompt id. Its ``metrics`` hold only what is the same for a fresh and a
-cached run (counts, tokens); ``timing`` holds the run facts (cache hits, wall time, tokens/s)
+cached run (counts, tokens, and the backend's ``info``: dtype and torch version for the
+transformers backend); ``timing`` holds the run facts (cache hits, wall time, tokens/s)
 and belongs in the git-ignored ``metrics/timing/``.
 """
 
@@ -138,6 +139,9 @@ def generate(prompts: Sequence[Mapping[str, Any]], sampling: SamplingParams, bac
         "model": backend.identity,
         "params_sha": sha,
     }
+    info = getattr(backend, "info", None)  # the transformers backend: dtype and torch version that ran
+    if isinstance(info, dict):
+        metrics.update({k: str(v) for k, v in sorted(info.items())})
     timing = {
         "cache_hits": hits,
         "generated": sum(finish.values()) - hits,

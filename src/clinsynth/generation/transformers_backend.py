@@ -7,8 +7,9 @@ decoded in batches of ``batch_size`` with left padding (:func:`clinsynth.generat
 each reply is yielded the moment its row finishes.
 
 Determinism: row-wise attention (:mod:`clinsynth.generation.attention`) + a per-request
-generator make a request's text independent of its batch in bfloat16 (measured bit-identical
-alone vs batch of 16); in float32 the CPU GEMMs are not row-count invariant, see docs/generation.md.
+generator make a request's text independent of its batch in float16 (measured bit-identical
+alone vs batch of 16); bfloat16 on an AMX Xeon and float32 are not, see docs/generation.md. The
+dtype is always an explicit param (``auto`` is refused): it decides the text.
 torch is imported lazily so ``clinsynth.generation`` imports without it.
 """
 
@@ -20,22 +21,40 @@ import os
 import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Literal
 
 from clinsynth.generation.model_store import ModelStoreError, model_identity, offline, weights_sha256
 from clinsynth.generation.types import Completion, Failure, Message, Request
+from clinsynth.params import ConfigError
+
+DTYPES = ("float16", "bfloat16", "float32")
+
+
+def check_dtype(name: str, where: str = "params.yaml: generate.transformers.dtype") -> str:
+    """``name`` if it is one of :data:`DTYPES`; ``auto`` and anything else raise ConfigError saying why."""
+    if name == "auto":
+        raise ConfigError(
+            f"{where}: 'auto' is refused: the dtype decides the text, so it must be written down, not chosen by "
+            "the CPU (on an AMX Xeon auto chose bfloat16, which gave other text than the committed float16 "
+            "outputs and was not batch-invariant there). Set one of float16 | bfloat16 | float32; float16 "
+            "reproduces the committed outputs (docs/generation.md: what is reproducible across CPUs)")
+    if name not in DTYPES:
+        raise ConfigError(f"{where}: expected one of float16 | bfloat16 | float32, got {name!r}")
+    return name
 
 
 @dataclasses.dataclass(frozen=True)
 class TransformersConfig:
-    """``params.yaml: generate.transformers``."""
+    """``params.yaml: generate.transformers``. ``dtype`` is checked by :func:`check_dtype` (no ``auto``)."""
 
     model: str = "models/generator/smollm2-135m-instruct"  # HF directory or .gguf file
     adapter: str | None = None  # LoRA adapter directory (peft), merged at load
-    dtype: Literal["auto", "float16", "bfloat16", "float32"] = "auto"  # auto: see resolve_dtype
+    dtype: str = "float16"  # float16 | bfloat16 | float32: decides the text, so never chosen for you
     batch_size: int = 16
     threads: int | None = None  # torch intra-op threads; null keeps torch's default
     max_context: int | None = None  # override config.max_position_embeddings
+
+    def __post_init__(self) -> None:
+        check_dtype(self.dtype)
 
 
 def cpu_flags() -> set[str]:
@@ -48,7 +67,7 @@ def cpu_flags() -> set[str]:
 
 
 def auto_dtype_name(flags: set[str], has_cuda: bool = False) -> str:
-    """The fastest batch-invariant dtype for these CPU flags.
+    """The dtype the removed ``dtype: auto`` chose for these CPU flags (a speed hint, never applied).
 
     bfloat16 with AMX (tile matmuls) or on CUDA; float16 where AVX512-FP16 has native half FMAs
     (measured on this project's CPU, no AMX: fp16 GEMMs ~1.75x bf16, and SmolLM2's fp16 logits
@@ -80,11 +99,10 @@ def prefer_sleeping_threads() -> None:
 
 
 def resolve_dtype(name: str):
+    """The torch dtype named ``name`` (one of :data:`DTYPES`; ``auto`` raises ConfigError)."""
     import torch
 
-    if name == "auto":
-        name = auto_dtype_name(cpu_flags(), torch.cuda.is_available())
-    return getattr(torch, name)
+    return getattr(torch, check_dtype(name))
 
 
 def backend_identity(weights: str, dtype) -> str:
@@ -125,6 +143,8 @@ class TransformersBackend:
             model = self._merge_adapter(model, Path(config.adapter))
             weights += f"+lora@{weights_sha256(Path(config.adapter))[:16]}"
         self._identity = backend_identity(weights, self.dtype)
+        # in metrics/generate_R.json: what ran (dvc metrics diff shows a change of either)
+        self.info = {"dtype": str(self.dtype).removeprefix("torch."), "torch": torch.__version__}
         self.model = model.eval()
         if self.tokenizer.chat_template is None:
             raise ModelStoreError(f"{path}: the tokenizer has no chat template; use an instruct/chat model")

@@ -108,3 +108,13 @@ def test_no_kg_mention_in_any_test_chunk_says_which_input_and_what_to_do(own_cor
 def test_coded_source_on_notes_without_a_record_points_at_source_kg(own_corpus, kg, matcher):
     with pytest.raises(QuerySetError, match=r"no test note carries a coded record .*queries\.source: kg"):
         build_queryset(*own_corpus, kg, matcher, QuerySetConfig(source="coded"), SEED)
+
+
+def test_retrieval_pairs_run_on_notes_without_a_record(own_corpus, kg, matcher):
+    from clinsynth.retrieval.pairs import PairsConfig, knowledge_pairs
+
+    notes, chunks = own_corpus
+    pairs, train_chunks, report = knowledge_pairs(chunks, kg, matcher, PairsConfig(), SEED)
+    train = {n["meta"]["patient_id"] for n in notes if n["split"] == "train"}
+    assert report["pairs"] == len(pairs) > 0 and {p.patient_id for p in pairs} <= train
+    assert {c.patient_id for c in train_chunks} <= train

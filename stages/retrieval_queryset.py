@@ -1,4 +1,4 @@
-"""Stage retrieval_queryset: test patients' record entities -> queries with relevant chunks (docs/retrieval.md)."""
+"""Stage retrieval_queryset: test patients' record or KG-mention entities -> queries (docs/retrieval.md)."""
 
 from __future__ import annotations
 
@@ -28,7 +28,8 @@ def main() -> None:
                                      matcher, cfg.queries, base.seed)
     write_jsonl(cfg.out, queries)
     write_json(Path(base.paths.metrics) / "retrieval_queryset.json", report)
-    print(f"retrieval_queryset: {report['patients']} {cfg.queries.split} patients, {report['entities']} entities -> "
+    print(f"retrieval_queryset: source {report['source']} (queries.source {cfg.queries.source}): "
+          f"{report['patients']} {cfg.queries.split} patients, {report['entities']} entities -> "
           f"{report['queries']} queries {report['by_match']}; dropped {report['dropped']}")
 
 

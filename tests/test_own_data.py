@@ -2,8 +2,9 @@
 
 A fresh copy of the repository (tracked and untracked-but-not-ignored files), 36 patient-written notes
 (tests/fixtures/own_notes: id, text, patient_id only), README's params block merged into params.yaml (plus
-``base.profile: ci``, the small profile) and README's commands run as written: the notes-only recipe reaches its
-metrics, the notes file is byte-identical, and `dvc status` names no stage of a switched-off recipe.
+``base.profile: ci``, the small profile) and README's commands run as written: the notes-only recipes (rephrase, and
+retrieval_queries with held-out queries from KG mentions) reach their metrics, the notes file is byte-identical, and
+`dvc status` names no stage of a switched-off recipe.
 """
 
 from __future__ import annotations
@@ -71,7 +72,7 @@ def owned_by(stage: str, recipe: str) -> bool:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("where", ["inside", "outside"])
-def test_readme_own_notes_reach_the_rephrase_metrics_and_stay_untouched(tmp_path, where):
+def test_readme_own_notes_reach_the_rephrase_and_retrieval_metrics_and_stay_untouched(tmp_path, where):
     repo = repo_copy(tmp_path / "repo")
     folder = repo / "data/own" if where == "inside" else tmp_path / "secure/notes"
     folder.mkdir(parents=True)
@@ -93,12 +94,13 @@ def test_readme_own_notes_reach_the_rephrase_metrics_and_stay_untouched(tmp_path
         if words:
             out[" ".join(words[:2])] = run(words, repo)
 
-    off = [r for r in NEEDS if r != "rephrase"]
-    assert "recipes on: rephrase; off: " + ", ".join(off) in out["clinsynth recipes"]
+    enabled = ["rephrase", "retrieval_queries"]
+    off = [r for r in NEEDS if r not in enabled]
+    assert "recipes on: rephrase, retrieval_queries; off: " + ", ".join(off) in out["clinsynth recipes"]
     assert "switched off" in out["clinsynth run"] and "$ dvc repro" in out["clinsynth run"]
     assert "Data and pipelines are up to date." in out["dvc status"]
     stages = set(run(["dvc", "stage", "list", "--name-only"], repo).split())
-    assert f"{EVALUATE_STAGES['rephrase']}@rephrase" in stages and "report" in stages
+    assert {f"{EVALUATE_STAGES[r]}@{r}" for r in enabled} <= stages and "report" in stages
     assert not [s for s in stages if any(owned_by(s, r) for r in off)]
     assert not [s for s in stages if s.startswith(("demo_data", "brat_silver"))]
 
@@ -110,8 +112,12 @@ def test_readme_own_notes_reach_the_rephrase_metrics_and_stay_untouched(tmp_path
     ingest = json.loads((repo / "metrics/ingest.json").read_text())
     assert ingest["notes"] == sum(1 for _ in FIXTURE.open())
     lock = yaml.safe_load((repo / "dvc.lock").read_text())["stages"]
-    assert "evaluate_rephrase@rephrase" in lock  # (entries of other names may stay: DVC keeps them)
+    assert {"evaluate_rephrase@rephrase", "evaluate_retrieval@retrieval_queries"} <= set(lock)  # (DVC keeps others)
     table = json.loads((repo / "metrics/rephrase.json").read_text())
     assert table, "metrics/rephrase.json is empty"
+    queryset = json.loads((repo / "metrics/retrieval_queryset.json").read_text())
+    assert queryset["source"] == "kg" and queryset["queries"] > 0  # no coded record: queries from KG mentions
+    retrieval = json.loads((repo / "metrics/retrieval.json").read_text())
+    assert retrieval["queries"] == queryset["queries"] and "bm25" in retrieval["systems"]
     page = (repo / "reports/index.html").read_text()
-    assert "retrieval: not enabled (recipes.enabled.retrieval_queries: [])" in page
+    assert "retrieval: not enabled" not in page and "kg_notes: not enabled" in page

@@ -28,8 +28,8 @@ NEEDS: dict[str, tuple[str, ...]] = {
     "rephrase": ("notes",),
     "kg_notes": ("notes with ICD-10-CM codes (meta.icd10)", "the KG"),
     "brat_augment": ("a BRAT corpus with train/ dev/ test/ (base.paths.brat)",),
-    "retrieval_queries": ("notes with their coded record (meta.conditions / medications / procedures) for the "
-                          "held-out queries", "the KG"),
+    "retrieval_queries": ("notes (held-out queries from their coded record meta.conditions / medications / "
+                          "procedures, else from KG names in the test chunks)", "the KG"),
     "fhir_qa": ("FHIR R4 bundles (base.paths.raw_fhir)",),
 }
 SAMPLE_READS: dict[str, tuple[str, str]] = {

@@ -1,12 +1,21 @@
-"""The held-out retrieval query set, built from the coded record of test-split patients (never an LLM).
+"""The held-out retrieval query set, built from test-split patients' entities (never an LLM).
 
-For each patient of ``split`` and each distinct entity of their notes' record (conditions without
-their SNOMED semantic tag, medications, procedures), up to four queries:
+Where the entities come from (``QuerySetConfig.source``):
+
+* ``coded``: each distinct entity of the patient's notes' record (``meta.conditions`` without the
+  SNOMED semantic tag, ``meta.medications``, ``meta.procedures``; Synthea's);
+* ``kg``: each distinct KG entity named in the patient's test chunks (leftmost-longest mentions of
+  the ground truth's own matcher), of the node types in ``kg_types``: Disease and Symptom become
+  conditions (HPO phenotypes such as "Hypertension" are typed Symptom, and the coded path keeps
+  SNOMED findings too), Drug medications, Procedure procedures. For notes that carry no record.
+* ``auto``: ``coded`` when at least one test note carries a record, else ``kg``.
+
+For each entity, up to four queries:
 
 =============  ==========================================================================================
 match          query text
 =============  ==========================================================================================
-exact          the record's name ("Viral sinusitis", "Simvastatin 10 MG Oral Tablet")
+exact          the record's name ("Viral sinusitis"); kg: the KG name as the chunk words it ("High blood pressure")
 synonym        a KG synonym worded differently ("Middle ear infection" for "Otitis media"; a brand for a drug)
 abbreviation   the curated table (``abbreviations.py``), else an acronym among the KG synonyms ("HTN")
 hypernym       a clean ``is_a`` ancestor within ``hypernym_depth`` ("Bronchitis"), else the head noun phrase
@@ -15,7 +24,7 @@ hypernym       a clean ``is_a`` ancestor within ``hypernym_depth`` ("Bronchitis"
 
 Relevant chunks: the patient's chunks *about* the query's concept (``knowledge.concepts``): they
 name it or a ``same_as`` equivalent by any KG name, or name a descendant within ``hypernym_depth``,
-or contain the record's own name. For a multi-ingredient drug every ingredient must be named.
+or contain the entity's own name. For a multi-ingredient drug every ingredient must be named.
 Queries with no relevant chunk are dropped and counted. Choices among candidates are seeded per
 (patient, entity, match), so the set is the same on every run.
 """
@@ -39,6 +48,8 @@ from clinsynth.retrieval.matcher import BOUNDARY, EntityMatcher, contains_phrase
 
 MATCH_TYPES = ("exact", "synonym", "abbreviation", "hypernym")
 KINDS = ("condition", "medication", "procedure")
+KG_TYPES = ("Disease", "Symptom", "Drug", "Procedure")  # every typed node but Group (ICD-10 chapters, never matched)
+KIND_OF_TYPE = {"Disease": "condition", "Symptom": "condition", "Drug": "medication", "Procedure": "procedure"}
 TAGGED = re.compile(r"^(?P<name>.*?)\s*\((?P<tag>[^()]*)\)\s*$")
 
 
@@ -50,6 +61,8 @@ class QuerySetConfig:
     procedure_tags: tuple[str, ...] = ("procedure", "regime/therapy")
     findings_need_kg: bool = True  # a (finding) counts only if the KG knows it or it has an ICD-10 code (drops social findings)
     expansion: ExpansionConfig = ExpansionConfig()
+    source: Literal["auto", "coded", "kg"] = "auto"  # auto: coded when a test note carries a record, else kg
+    kg_types: tuple[Literal["Disease", "Symptom", "Drug", "Procedure"], ...] = KG_TYPES  # kg source: node types kept
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,7 +80,7 @@ class Query:
     match: str
     text: str
     entity: str
-    source: str  # record | kg_synonym | table | kg_acronym | kg_is_a | head_noun
+    source: str  # record | kg_mention | kg_synonym | table | kg_acronym | kg_is_a | head_noun
     concept: list[str]  # KG nodes the relevance was judged on
     relevant: list[str]  # chunk ids, sorted
 
@@ -116,13 +129,66 @@ def _entity(kind: str, item: dict[str, Any], kg: KnowledgeGraph, matcher: Entity
     return Entity(kind, name, tuple(nodes))
 
 
+def has_coded_record(notes: Sequence[dict[str, Any]], split: str) -> bool:
+    """Whether any note of ``split`` carries a non-empty ``meta.conditions`` / ``medications`` / ``procedures``."""
+    return any(note["meta"].get(key) for note in notes if note["split"] == split
+               for key in ("conditions", "medications", "procedures"))
+
+
+def choose_source(notes: Sequence[dict[str, Any]], cfg: QuerySetConfig) -> str:
+    """``"coded"`` or ``"kg"``: ``cfg.source``, with ``auto`` resolved by :func:`has_coded_record`."""
+    if cfg.source != "auto":
+        return cfg.source
+    return "coded" if has_coded_record(notes, cfg.split) else "kg"
+
+
+def kg_entities(chunks: Sequence[dict[str, Any]], kg: KnowledgeGraph, matcher: EntityMatcher, cfg: QuerySetConfig,
+                counts: Counter) -> dict[str, list[Entity]]:
+    """``{patient_id: [Entity]}`` from the KG names in chunks of ``cfg.split``, in chunk-id then text order.
+
+    One entity per mention's nodes (of ``cfg.kg_types``; a name shared by node types keeps the first
+    kind in ``KINDS`` order) and per name: a second wording of the same nodes is the same entity.
+    The entity's name is the KG name (label or synonym, as the KG spells it) the chunk matched.
+    """
+    found: dict[str, dict[tuple[str, str], Entity]] = defaultdict(dict)
+    seen_nodes: dict[str, set[tuple[str, ...]]] = defaultdict(set)
+    for chunk in sorted((c for c in chunks if c["split"] == cfg.split), key=lambda c: c["id"]):
+        tokens = tokenize(chunk["text"])
+        for mention in matcher.find_mentions(tokens):
+            types = {n: kg.node(n)["type"] for n in mention.nodes}
+            kinds = {KIND_OF_TYPE[t] for t in types.values() if t in cfg.kg_types}
+            if not kinds:
+                counts[f"dropped_kg_type_{'/'.join(sorted(str(t) for t in set(types.values())))}"] += 1
+                continue
+            kind = min(kinds, key=KINDS.index)
+            nodes = tuple(n for n, t in types.items() if t in cfg.kg_types and KIND_OF_TYPE[t] == kind)
+            counts["kg_mentions"] += 1
+            patient = chunk["patient_id"]
+            if nodes in seen_nodes[patient]:
+                continue
+            name = _kg_name(kg, nodes, tokens[mention.start:mention.end]) or mention.name
+            key = (kind, name_key(name))
+            if key not in found[patient]:
+                found[patient][key] = Entity(kind, name, nodes)
+                seen_nodes[patient].add(nodes)
+    return {patient: list(entities.values()) for patient, entities in sorted(found.items()) if entities}
+
+
+def _kg_name(kg: KnowledgeGraph, nodes: Sequence[str], tokens: Sequence[str]) -> str | None:
+    for node in nodes:
+        for text in names_of(kg, node):
+            if tokenize(text) == tuple(tokens):
+                return text
+    return None
+
+
 def entity_variants(entity: Entity, kg: KnowledgeGraph, matcher: EntityMatcher, cfg: QuerySetConfig,
-                    rng_key: str) -> list[tuple[str, str, str, tuple[str, ...]]]:
+                    rng_key: str, exact_source: str = "record") -> list[tuple[str, str, str, tuple[str, ...]]]:
     """``(match, text, source, concept nodes)`` for each match type the entity can be phrased by."""
     exp = cfg.expansion
     variants = []
     if "exact" in cfg.match_types:
-        variants.append(("exact", entity.name, "record", entity.nodes))
+        variants.append(("exact", entity.name, exact_source, entity.nodes))
     single_drug = entity.kind == "medication" and len(entity.nodes) == 1
     base_nodes = entity.nodes if entity.kind != "medication" or single_drug else ()
     base_name = kg.label(entity.nodes[0]) if single_drug else entity.name
@@ -177,15 +243,17 @@ def _choose(options: Sequence[Any], key: str) -> Any:
 
 def build_queryset(notes: Sequence[dict[str, Any]], chunks: Sequence[dict[str, Any]], kg: KnowledgeGraph,
                    matcher: EntityMatcher, cfg: QuerySetConfig, seed: int) -> tuple[list[Query], dict[str, Any]]:
-    """Queries (sorted by id) and a deterministic report of counts."""
+    """Queries (sorted by id) and a deterministic report of counts (``source``: the one used)."""
     counts: Counter = Counter()
-    entities = record_entities(notes, kg, matcher, cfg, counts)
-    if not entities:
-        held_out = sum(1 for n in notes if n["split"] == cfg.split)
-        raise QuerySetError(f"no {cfg.split} note carries a coded record the queries could come from (of {held_out}): "
-                            "retrieval_queries evaluates on queries built from meta.conditions / medications / "
-                            "procedures ([{display: ...}]), never from the LLM. Add that record to your notes' meta, "
-                            "or switch the recipe off (`clinsynth recipes --off retrieval_queries`)")
+    source = choose_source(notes, cfg)
+    if source == "coded":
+        entities = record_entities(notes, kg, matcher, cfg, counts)
+        if not entities:
+            raise _no_record_error(notes, cfg)
+    else:
+        entities = kg_entities(chunks, kg, matcher, cfg, counts)
+        if not entities:
+            raise _no_kg_mention_error(chunks, cfg)
     by_patient: dict[str, list[tuple[str, tuple[str, ...], set[str]]]] = defaultdict(list)
     depth = cfg.expansion.hypernym_depth
     for chunk in chunks:
@@ -193,20 +261,50 @@ def build_queryset(notes: Sequence[dict[str, Any]], chunks: Sequence[dict[str, A
             tokens = tokenize(chunk["text"])
             about = concepts(kg, matcher.find_nodes(tokens, overlapping=True), depth)
             by_patient[chunk["patient_id"]].append((chunk["id"], tokens, about))
+    exact_source = "record" if source == "coded" else "kg_mention"
     queries: list[Query] = []
     for patient, patient_entities in entities.items():
         for entity in patient_entities:
             rng_key = f"{seed}:{patient}:{entity.kind}:{name_key(entity.name)}"
-            for match, text, source, concept in entity_variants(entity, kg, matcher, cfg, rng_key):
+            for match, text, source_, concept in entity_variants(entity, kg, matcher, cfg, rng_key, exact_source):
                 relevant = _relevant(entity, match, concept, by_patient[patient], kg)
                 if not relevant:
                     counts[f"dropped_no_relevant_{match}"] += 1
                     continue
                 digest = hashlib.sha256(f"{patient}\0{entity.kind}\0{entity.name}\0{match}".encode()).hexdigest()[:12]
                 queries.append(Query(f"{patient[:8]}:{match}:{digest}", patient, entity.kind, match, text,
-                                     entity.name, source, sorted(concept), relevant))
+                                     entity.name, source_, sorted(concept), relevant))
     queries.sort(key=lambda q: q.id)
-    return queries, _report(queries, entities, counts)
+    kg_mentions = counts.pop("kg_mentions", 0)
+    report = {"source": source, **_report(queries, entities, counts)}
+    if source == "kg":
+        report["kg_mentions"] = kg_mentions
+    return queries, report
+
+
+def _no_record_error(notes: Sequence[dict[str, Any]], cfg: QuerySetConfig) -> QuerySetError:
+    held_out = sum(1 for n in notes if n["split"] == cfg.split)
+    return QuerySetError(f"no {cfg.split} note carries a coded record the queries could come from (of {held_out}): "
+                         "retrieval_queries evaluates on queries built from meta.conditions / medications / "
+                         "procedures ([{display: ...}]), never from the LLM. Add that record to your notes' meta, "
+                         "set retrieval_queryset.queries.source: kg (queries from the KG names in the test chunks), "
+                         "or switch the recipe off (`clinsynth recipes --off retrieval_queries`)")
+
+
+def _no_kg_mention_error(chunks: Sequence[dict[str, Any]], cfg: QuerySetConfig) -> QuerySetError:
+    held_out = [c for c in chunks if c["split"] == cfg.split]
+    why = "no test note carries a coded record (meta.conditions / medications / procedures), so " \
+        if cfg.source == "auto" else ""
+    if not held_out:
+        found = (f"there is no {cfg.split!r} chunk in the chunks file (base.paths.chunks, {len(chunks)} chunks): "
+                 "ingest splits by patient (ingest.split_fractions), so give it at least 3 patients")
+    else:
+        found = (f"none of the {len(held_out)} {cfg.split!r} chunks ({len({c['patient_id'] for c in held_out})} "
+                 f"patients; base.paths.chunks) names a KG entity of types {', '.join(cfg.kg_types)} "
+                 "(retrieval_queryset.matcher over the KG base.paths.kg_graph)")
+    return QuerySetError(f"{why}the held-out queries come from KG names in the test chunks (queries.source: kg), and "
+                         f"{found}. Add the ontologies your notes' terms come from to kg.sources, add a coded record "
+                         "to the notes' meta, or switch the recipe off (`clinsynth recipes --off retrieval_queries`)")
 
 
 def _relevant(entity: Entity, match: str, concept: Sequence[str],

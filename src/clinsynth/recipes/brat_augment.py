@@ -140,8 +140,10 @@ def source_ids(record: dict[str, Any]) -> Sequence[str]:
 
 
 # A mark's entity text: 1-80 characters, no brackets, no newline, no whitespace at either end (inline.py's
-# marking policy); between marks, text without any bracket (so no '[[' or ']]' of its own)
-MARK_TEXT = r"[^\[\]\s](?:[^\[\]\n]{0,78}[^\[\]\s])?"
+# marking policy); between marks, text without any bracket (so no '[[' or ']]' of its own). Neither holds a
+# control character other than tab and newline (a random model writes them; a note does not).
+CONTROL = r"\x00-\x08\x0b-\x1f\x7f"
+MARK_TEXT = rf"[^\[\]\s{CONTROL}](?:[^\[\]\n{CONTROL}]{{0,78}}[^\[\]\s{CONTROL}])?"
 _REGEX_META = re.compile(r"([\\.^$|?*+()\[\]{}\-])")
 
 
@@ -151,7 +153,7 @@ def free_text(source: str) -> str:
     The bound keeps a rewrite within what the quality gate accepts (``max_length_ratio`` 2.0) and guarantees
     that a reply reaches its next mark: without one a model may write free text until ``max_new_tokens``.
     """
-    return f"[^\\[\\]]{{0,{2 * len(source) + 16}}}"
+    return f"[^\\[\\]{CONTROL}]{{0,{2 * len(source) + 16}}}"
 
 
 def build_contract(record: dict[str, Any], cfg: SampleConfig | None = None) -> Contract:

@@ -14,7 +14,7 @@ from clinsynth.generation.cache import cache_key
 from clinsynth.generation.transformers_backend import TransformersBackend, TransformersConfig
 from clinsynth.generation.types import Completion, Contract, ContractError, Failure, Message, Request, SamplingParams
 from clinsynth.prompting import Prompt, to_request
-from clinsynth.recipes import brat_augment, retrieval_queries
+from clinsynth.recipes import brat_augment, fhir_qa, retrieval_queries
 
 IDENTITY = "smollm2-135m-instruct@0123456789abcdef;float16;decode-v1"
 REQUEST = Request("p1", (Message("system", "You are a clinical writer."),
@@ -127,7 +127,17 @@ def contract_requests(seeds: range) -> list[tuple[Request, dict]]:
         prompt = {"id": f"rs{seed}", "contract": contract.to_dict()}
         out.append((Request(prompt["id"], (Message("user", "List the diseases: cough, fever."),), seed, SAMPLING,
                             contract), prompt))
+        contract = fhir_qa.build_contract(FHIR_RECORD)
+        prompt = {"id": f"fs{seed}", "contract": contract.to_dict(), "vars": FHIR_RECORD}
+        out.append((Request(prompt["id"], (Message("user", "Ask about R2 and answer."),), seed, SAMPLING,
+                            contract), prompt))
     return out
+
+
+FHIR_RECORD = {"patient_id": "p1", "target": "R2", "resources": [
+    {"ref": "R1", "id": "c1", "text": "Condition | Acute bronchitis | onset 2019-02-01"},
+    {"ref": "R2", "id": "o1", "text": "Observation | Body Weight | 2021-06-10 | 78 kg"},
+    {"ref": "R3", "id": "m1", "text": "MedicationRequest | amoxicillin 500 mg | 2019-02-01"}]}
 
 
 def check_retrieval_reply(text: str) -> None:
@@ -151,15 +161,22 @@ def test_every_reply_under_a_contract_is_valid(smol_vocab_backend: TransformersB
             parsed = brat_augment.parse_completion(result.text, prompt)
             assert isinstance(parsed, dict), (result.text, parsed)
             assert parsed["entities_kept"] == len(prompt["vars"]["record"]["segment"]["entity_ids"])
-        else:
+        elif request.id.startswith("r"):
             check_retrieval_reply(result.text)
             parsed = retrieval_queries.parse_completion(result.text, prompt)
             assert isinstance(parsed, dict) and parsed["entities"], (result.text, parsed)
+        else:  # fhir_qa: well-formed, cites only shown entries; grounding stays the parser's (random text isn't)
+            reply = json.loads(result.text)
+            assert reply["question"].endswith("?") and reply["answer"] and "\n" not in reply["answer"]
+            assert set(reply["resource_ids"]) <= {"R1", "R2", "R3"} and reply["resource_ids"]
+            parsed = fhir_qa.parse_completion(result.text, prompt)
+            assert isinstance(parsed, dict) or parsed.reason == "answer_not_grounded", parsed
 
 
 def test_contracts_keep_batch_invariance(smol_vocab_backend: TransformersBackend) -> None:
     """16 requests, some constrained and some not: alone vs in one batch of 16, byte-identical."""
-    constrained = [req for req, _ in contract_requests(range(3))]  # 12
+    constrained = [req for req, _ in contract_requests(range(2))]  # 10 (5 per seed)
+    constrained += [req for req, _ in contract_requests(range(9, 10))][:2]
     free = [Request(f"f{i}", (Message("user", "Write a note about " + "fever " * i),), 100 + i,
                     dataclasses.replace(SAMPLING, max_new_tokens=24)) for i in range(4)]
     requests = constrained + free

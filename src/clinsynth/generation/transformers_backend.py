@@ -11,6 +11,10 @@ generator make a request's text independent of its batch in float16 (measured bi
 alone vs batch of 16); bfloat16 on an AMX Xeon and float32 are not, see docs/generation.md. The
 dtype is always an explicit param (``auto`` is refused): it decides the text.
 torch is imported lazily so ``clinsynth.generation`` imports without it.
+
+A request with a reply contract (``Request.contract``) decodes under an llguidance matcher of its own
+(:mod:`clinsynth.generation.contracts`), built here; requests without one get none, and a batch without
+any calls :func:`~clinsynth.generation.sampling.decode` exactly as before.
 """
 
 from __future__ import annotations

@@ -85,6 +85,26 @@ def test_brat_contract_matches_a_rewrite_and_refuses_a_changed_one() -> None:
         assert not regex.fullmatch(wrong), wrong
 
 
+def test_build_prompts_attaches_the_recipes_contract_to_each_prompt() -> None:
+    from clinsynth.prompting import Template, build_prompts
+
+    template = Template("brat_augment.unit.v1", "unit.j2", "sha", "{% block user %}Rewrite: {{ segment }}{% endblock %}")
+    records = [brat_record(*segment) for segment in SEGMENTS]
+    plain = build_prompts("brat_augment", [template], records, brat_augment.build_vars, brat_augment.source_ids, 13)
+    built = build_prompts("brat_augment", [template], records, brat_augment.build_vars, brat_augment.source_ids, 13,
+                          build_contract=brat_augment.build_contract)
+    assert [p.contract for p in plain] == [None] * 3 and all("contract" not in p.to_dict() for p in plain)
+    by_segment = {p.vars["segment"]: p.contract for p in built}
+    assert by_segment == {r["segment"]["encoded"]: brat_augment.build_contract(r) for r in records}
+    assert [dataclasses.replace(p, contract=None) for p in built] == plain  # ids, seeds, messages unchanged
+
+
+def test_sample_configs_take_contract_none_by_default() -> None:
+    assert brat_augment.SampleConfig(["t"], 1, ["Drug"]).contract == "none"
+    assert retrieval_queries.SampleConfig(["t"], 1).contract == "none"
+    assert fhir_qa.SampleConfig(["t"], 1, 1).contract == "none"
+
+
 # ---- decoding under a contract: a tiny random Llama on SmolLM2's real tokenizer ---------------------------
 @pytest.fixture(scope="module")
 def smol_vocab_backend(tmp_path_factory: pytest.TempPathFactory) -> TransformersBackend:
@@ -147,7 +167,7 @@ def check_retrieval_reply(text: str) -> None:
     for name in retrieval_queries.CATEGORIES:
         assert len(reply[name]) <= retrieval_queries.MAX_PER_CATEGORY
         for term in reply[name]:
-            assert 2 <= len(term) <= 60 and re.fullmatch(retrieval_queries.TERM_PATTERN, term), term
+            assert 2 <= len(term) <= retrieval_queries.TERM_CHARS and re.fullmatch(retrieval_queries.TERM_PATTERN, term), term
 
 
 def test_every_reply_under_a_contract_is_valid(smol_vocab_backend: TransformersBackend) -> None:

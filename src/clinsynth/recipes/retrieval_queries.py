@@ -43,13 +43,15 @@ CATEGORY = re.compile(r"^\s*(?:the\s+)?(?:diseases?|conditions?|diagnos[ie]s|dis
 SENTENCE = re.compile(r"^(?:the|this|these|here|sure|note|based|in this|patient|i\b|it\b|there)\b", re.IGNORECASE)
 FENCE = re.compile(r"^```(?:json)?\s*(?P<body>.*?)\s*```$", re.DOTALL)
 CATEGORIES = ("diseases", "procedures", "drugs")
-MAX_PER_CATEGORY = 6
-# a term: starts with a letter, at most MAX_WORDS - 2 words of name-like characters, at most 60 characters
-TERM_PATTERN = r"^[A-Za-z][A-Za-z0-9'/+-]*(?: [A-Za-z0-9'/+-]+){0,5}$"
+MAX_PER_CATEGORY = 4  # with TERM_CHARS: the longest reply fits the demo's 96 new tokens more often than not
+TERM_CHARS = 40
+# a term: starts with a letter, at most 4 words of name-like characters, at most TERM_CHARS characters
+TERM_PATTERN = r"^[A-Za-z][A-Za-z0-9'/+-]*(?: [A-Za-z0-9'/+-]+){0,3}$"
 SCHEMA = {
     "type": "object",
     "properties": {name: {"type": "array", "minItems": 1 if name == "diseases" else 0, "maxItems": MAX_PER_CATEGORY,
-                          "items": {"type": "string", "minLength": 2, "maxLength": 60, "pattern": TERM_PATTERN}}
+                          "items": {"type": "string", "minLength": 2, "maxLength": TERM_CHARS,
+                                    "pattern": TERM_PATTERN}}
                    for name in CATEGORIES},
     "required": list(CATEGORIES),
     "additionalProperties": False,

@@ -208,9 +208,16 @@ def test_contracts_keep_batch_invariance(smol_vocab_backend: TransformersBackend
 
 def test_a_contract_that_does_not_compile_fails_its_request_only(smol_vocab_backend: TransformersBackend) -> None:
     sampling = dataclasses.replace(SAMPLING, max_new_tokens=8)
-    requests = [Request("bad", (Message("user", "hi"),), 1, sampling, Contract("regex", "(unclosed")),
-                Request("ok", (Message("user", "hi"),), 1, sampling, Contract("regex", "(yes|no)"))]
+    hi = (Message("user", "hi"),)
+    requests = [Request("bad", hi, 1, sampling, Contract("regex", "(unclosed")),
+                Request("bad_json", hi, 1, sampling, Contract("json_schema", "{not json")),
+                Request("bad_lark", hi, 1, sampling, Contract("lark", "start: undefined_rule")),
+                Request("ok", hi, 1, sampling, Contract("regex", "(yes|no)")),
+                Request("ok_lark", hi, 2, sampling, Contract("lark", 'start: "yes" | "no"')),
+                Request("ok_json", hi, 3, sampling, Contract("json_schema", '{"enum": ["yes", "no"]}'))]
     results = {r.request_id: r for r in smol_vocab_backend.generate(requests)}
-    assert isinstance(results["bad"], Failure) and results["bad"].reason == "contract_invalid"
-    assert isinstance(results["ok"], Completion) and results["ok"].text in ("yes", "no")
-    assert results["ok"].finish_reason == "stop"
+    for bad in ("bad", "bad_json", "bad_lark"):
+        assert isinstance(results[bad], Failure) and results[bad].reason == "contract_invalid", results[bad]
+    for ok, allowed in (("ok", ("yes", "no")), ("ok_lark", ("yes", "no")), ("ok_json", ('"yes"', '"no"'))):
+        assert isinstance(results[ok], Completion) and results[ok].text in allowed, results[ok]
+        assert results[ok].finish_reason == "stop"

@@ -20,6 +20,10 @@ first '?', the answer what follows it). Rejected with a counted reason (:data:`R
 ``empty``, ``refusal``, ``no_question`` (no '?'), ``missing_answer``, ``unknown_resource_id`` (an ``R<n>``
 not in the prompt), ``answer_not_grounded`` (the answer shares no content word or number with the cited
 entries). Parsed fields: ``patient_id``, ``question``, ``answer``, ``refs``, ``resource_ids`` (FHIR ids).
+
+Under a reply contract (``sample.fhir_qa.contract: json``, :func:`build_contract`) the reply is the JSON object
+``{question, answer, resource_ids}`` with ``resource_ids`` among the prompt's refs; the parser reads it (only for
+a prompt carrying the contract; ``malformed_json`` when cut short) and applies the same checks.
 """
 
 from __future__ import annotations

@@ -7,10 +7,10 @@ samples, :meth:`RowMatcher.advance` feeds the token in. The mask depends on this
 its own tokens only, so a request's text stays independent of its batch. Rows without a contract
 have no matcher and pay nothing.
 
-llguidance was chosen over xgrammar and outlines-core for its Lark grammars (the BRAT markup
-contract is a grammar over free text, not a JSON schema) and its per-token mask cost on SmolLM2's
-49k vocabulary (``bench/contract_cost.py``; figures in docs/generation.md). It is imported lazily:
-a run without contracts never loads it.
+llguidance: one matcher reads all three contract kinds (regex, Lark, JSON schema), and its masks are
+computed lazily per token over SmolLM2's 49k vocabulary (cost measured in ``bench/contract_cost.py``,
+figures in docs/generation.md). xgrammar and outlines-core were not measured against it. It is
+imported lazily: a run without contracts never loads it.
 """
 
 from __future__ import annotations

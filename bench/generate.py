@@ -40,7 +40,7 @@ def fixture_prompts(prompts_dir: Path, n_chunks: int) -> list[dict]:
     chunks = recipe.select_sources(list(read_jsonl(chunks_file)), recipe.SampleConfig(TEMPLATES, n_chunks), 13)
     templates = [load_template(prompts_dir, name) for name in TEMPLATES]
     prompts = build_prompts("rephrase", templates, chunks, recipe.build_vars, recipe.source_ids, 13)
-    return [json.loads(dumps(p)) for p in prompts]
+    return [json.loads(dumps(p.to_dict())) for p in prompts]
 
 
 def load_prompts(n: int) -> list[dict]:

@@ -21,9 +21,12 @@ def main(recipe_name: str) -> None:
     chosen = recipe.select_sources(records, cfg, base.seed)
     # a recipe may render some sources under only some templates (kg_notes' upsample draws)
     templates_for = getattr(recipe, "templates_for", None)
+    # sample.<R>.contract (default none): the recipe's reply contract per prompt, enforced while decoding
+    contract_for = getattr(recipe, "build_contract", None) if getattr(cfg, "contract", "none") != "none" else None
     prompts = build_prompts(recipe_name, templates, chosen, recipe.build_vars, recipe.source_ids, base.seed,
-                            templates_for=(lambda source: templates_for(source, cfg)) if templates_for else None)
-    write_jsonl(Path(base.paths.prompts) / f"{recipe_name}.jsonl", prompts)
+                            templates_for=(lambda source: templates_for(source, cfg)) if templates_for else None,
+                            build_contract=(lambda source: contract_for(source, cfg)) if contract_for else None)
+    write_jsonl(Path(base.paths.prompts) / f"{recipe_name}.jsonl", (p.to_dict() for p in prompts))
     per_template = dict(sorted(Counter(p.template for p in prompts).items()))
     metrics = {"sources_read": len(records), "sources_sampled": len(chosen), "prompts": len(prompts),
                "per_template": per_template, "template_sha": {t.name: t.sha for t in templates}}

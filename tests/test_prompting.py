@@ -99,8 +99,9 @@ def test_prompt_record_fields_and_request(chunk_records: list[dict]) -> None:
     (prompt,) = build_prompts("rephrase", [template], chunk_records[:1], recipe.build_vars, recipe.source_ids, 13)
     import json
 
-    record = json.loads(dumps(prompt))
+    record = json.loads(dumps(prompt.to_dict()))  # what sample@R writes: no contract key without a contract
     assert sorted(record) == ["id", "messages", "recipe", "seed", "source_ids", "template", "template_sha", "vars"]
+    assert json.loads(dumps(prompt)) == record | {"contract": None}  # the dataclass itself: contract null
     assert record["source_ids"] == [chunk_records[0]["id"]] and record["template_sha"] == template.sha
     request = to_request(record, SamplingParams())
     assert request.messages == prompt.messages and request.seed == prompt.seed and request.id == prompt.id

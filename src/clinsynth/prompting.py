@@ -28,7 +28,7 @@ from typing import Any
 import jinja2
 import jinja2.meta
 
-from clinsynth.generation.types import Message, Request, SamplingParams, request_seed
+from clinsynth.generation.types import Contract, Message, Request, SamplingParams, request_seed
 
 TEMPLATE_NAME = re.compile(r"^(?P<recipe>[a-z][a-z0-9_]*)\.(?P<name>[a-z][a-z0-9_]*)\.v(?P<version>[0-9]+)$")
 ROLES = ("system", "example_user", "example_assistant", "user")  # blocks, in message order
@@ -60,6 +60,14 @@ class Prompt:
     vars: dict[str, Any]
     source_ids: tuple[str, ...]
     seed: int
+    contract: Contract | None = None  # the reply contract the recipe built for this prompt (sample.<R>.contract)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSONL record; ``contract`` appears only when set, so prompts without one read as before."""
+        record = dataclasses.asdict(self)
+        if self.contract is None:
+            del record["contract"]
+        return record
 
 
 _ENV = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False)
@@ -145,9 +153,11 @@ def build_prompts(
     source_ids: Callable[[Any], Sequence[str]],
     base_seed: int,
     templates_for: Callable[[Any], Collection[str] | None] | None = None,
+    build_contract: Callable[[Any], Contract | None] | None = None,
 ) -> list[Prompt]:
     """Render every source under every template (or, with ``templates_for``, under the templates it names
-    for that source; None: all); sorted by prompt id (deterministic output)."""
+    for that source; None: all); sorted by prompt id (deterministic output). ``build_contract`` (a
+    source -> its reply contract or None) sets each prompt's ``contract``; without it none has one."""
     sources = list(sources)
     prompts = []
     for template in templates:
@@ -157,8 +167,9 @@ def build_prompts(
                 continue
             variables, ids = build_vars(source), tuple(source_ids(source))
             pid = prompt_id(template.name, ids)
+            contract = build_contract(source) if build_contract is not None else None
             prompts.append(Prompt(pid, recipe, template.name, template.sha, render_messages(template, variables),
-                                  variables, ids, request_seed(base_seed, pid)))
+                                  variables, ids, request_seed(base_seed, pid), contract))
     prompts.sort(key=lambda p: p.id)
     duplicates = len(prompts) - len({p.id for p in prompts})
     if duplicates:
@@ -167,6 +178,6 @@ def build_prompts(
 
 
 def to_request(prompt: Mapping[str, Any], sampling: SamplingParams) -> Request:
-    """A prompt record (as read from JSONL) -> the engine's Request."""
+    """A prompt record (as read from JSONL) -> the engine's Request (with its ``contract`` when it has one)."""
     messages = tuple(Message(m["role"], m["content"]) for m in prompt["messages"])
-    return Request(prompt["id"], messages, int(prompt["seed"]), sampling)
+    return Request(prompt["id"], messages, int(prompt["seed"]), sampling, Contract.from_dict(prompt.get("contract")))

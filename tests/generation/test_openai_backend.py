@@ -200,6 +200,19 @@ def test_connection_refused_gives_server_error() -> None:
     assert isinstance(result, Failure) and result.reason == "server_error" and "ConnectError" in result.detail
 
 
+def test_a_request_with_a_reply_contract_is_refused_not_sent() -> None:
+    """Until contracts are sent (issue #18), an unconstrained reply must never be cached under a contract's key."""
+    import dataclasses
+
+    from clinsynth.generation.types import Contract
+
+    request = dataclasses.replace(make_requests(1)[0], contract=Contract("regex", "(yes|no)"))
+    with ScriptedServer(always(chat_reply("yes"))) as server:
+        (result,) = run(fast_config(server.url), [request])
+    assert isinstance(result, Failure) and result.reason == "contract_unsupported" and "regex" in result.detail
+    assert not server.chat_requests
+
+
 @pytest.mark.parametrize(
     ("body", "reason"),
     [

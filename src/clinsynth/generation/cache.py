@@ -96,7 +96,11 @@ def check_cache_schema(db: sqlite3.Connection, path: Path) -> None:
 
 
 def cache_key(model_identity: str, request: Request) -> str:
-    """sha256 hex of (model identity, messages, sampling params, seed) in canonical JSON."""
+    """sha256 hex of (model identity, messages, sampling params, seed[, contract]) in canonical JSON.
+
+    The reply contract joins the payload only when the request has one, so every request without a
+    contract keeps the key it had before contracts existed (tests/generation/test_contract.py pins one).
+    """
     payload = {
         "model": model_identity,
         "messages": [[m.role, m.content] for m in request.messages],
@@ -104,6 +108,8 @@ def cache_key(model_identity: str, request: Request) -> str:
         "seed": request.seed,
         "v": SCHEMA_VERSION,
     }
+    if request.contract is not None:
+        payload["contract"] = request.contract.to_dict()
     blob = json.dumps(payload, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 

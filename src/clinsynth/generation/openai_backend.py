@@ -436,6 +436,10 @@ class OpenAIBackend:
 
     def _complete_unredacted(self, request: Request, stop: threading.Event) -> Completion | Failure:
         """Answer one request, retrying what is worth retrying."""
+        if request.contract is not None:  # not sent yet (issue #18 step 3): never cache an unconstrained reply under it
+            return Failure(request.id, "contract_unsupported",
+                           f"the openai backend does not send reply contracts yet ({request.contract.kind}); "
+                           "set sample.<recipe>.contract: none, or use the transformers backend")
         body = json.dumps(self.request_body(request))
         rng = random.Random(f"{request.seed}:{request.id}")  # deterministic jitter per request
         last = _Retry("server_error", "not attempted")

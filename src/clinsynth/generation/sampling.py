@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterator, Sequence
+from typing import Any
 
 import torch
 
@@ -115,10 +116,14 @@ def decode(
     sampling: SamplingParams,
     eos_ids: set[int],
     pad_id: int,
+    matchers: Sequence[Any | None] | None = None,
 ) -> Iterator[RowResult]:
     """Generate for each prompt (token ids, chat template already applied); yield rows as they finish.
 
     ``seeds[i]`` seeds row ``i``'s generator. Every row is yielded exactly once, in finishing order.
+    ``matchers[i]`` (a :class:`~clinsynth.generation.contracts.RowMatcher`, or None) constrains row ``i``
+    to its reply contract: its logits are masked before it samples, and it stops ("stop") as soon as
+    its grammar is complete. Rows without one (and calls without ``matchers``) run exactly as before.
     The model must use the ``clinsynth_rowwise`` attention: keys and values live in a
     :class:`~clinsynth.generation.attention.RowCache`, one buffer per prompt, so finished rows
     leave the batch without copying the others' cache.
@@ -159,11 +164,16 @@ def decode(
             prior = None
             if seen is not None:
                 prior = torch.cat([seen[index], torch.tensor(outputs[index], dtype=torch.long)])
-            token = sample_token(logits[row], sampling, generators[index], prior)
+            matcher = matchers[index] if matchers is not None else None
+            row_logits = logits[row] if matcher is None else matcher.mask(logits[row])
+            token = sample_token(row_logits, sampling, generators[index], prior)
             if token in eos_ids:
                 yield RowResult(index, tuple(outputs[index]), "stop")
                 continue
             outputs[index].append(token)
+            if matcher is not None and matcher.advance(token):  # grammar complete: only EOS could follow
+                yield RowResult(index, tuple(outputs[index]), "stop")
+                continue
             if step + 1 == sampling.max_new_tokens:
                 yield RowResult(index, tuple(outputs[index]), "length")
                 continue

@@ -11,6 +11,10 @@ generator make a request's text independent of its batch in float16 (measured bi
 alone vs batch of 16); bfloat16 on an AMX Xeon and float32 are not, see docs/generation.md. The
 dtype is always an explicit param (``auto`` is refused): it decides the text.
 torch is imported lazily so ``clinsynth.generation`` imports without it.
+
+A request with a reply contract (``Request.contract``) decodes under an llguidance matcher of its own
+(:mod:`clinsynth.generation.contracts`), built here; requests without one get none, and a batch without
+any calls :func:`~clinsynth.generation.sampling.decode` exactly as before.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from clinsynth.generation.model_store import ModelStoreError, model_identity, offline, weights_sha256
-from clinsynth.generation.types import Completion, Failure, Message, Request
+from clinsynth.generation.types import Completion, Contract, ContractError, Failure, Message, Request
 from clinsynth.params import ConfigError
 
 DTYPES = ("float16", "bfloat16", "float32")
@@ -151,6 +155,7 @@ class TransformersBackend:
         self.pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.tokenizer.eos_token_id
         self.eos_ids = self._eos_ids()
         self.context = config.max_context or int(getattr(model.config, "max_position_embeddings", 2048))
+        self._matchers = None  # MatcherFactory, built when a request first carries a contract
 
     def _merge_adapter(self, model, adapter: Path):
         from peft import PeftModel
@@ -169,6 +174,14 @@ class TransformersBackend:
     def identity(self) -> str:
         return self._identity
 
+    def _matcher(self, contract: Contract):
+        """A fresh grammar matcher for one request's contract (the llguidance tokenizer is built on first use)."""
+        if self._matchers is None:
+            from clinsynth.generation.contracts import MatcherFactory
+
+            self._matchers = MatcherFactory(self.tokenizer, int(self.model.config.vocab_size), self.eos_ids)
+        return self._matchers(contract)
+
     def encode(self, messages: Sequence[Message]) -> list[int]:
         """Chat-templated token ids of ``messages``, with the assistant turn opened."""
         encoded = self.tokenizer.apply_chat_template(
@@ -180,7 +193,7 @@ class TransformersBackend:
         """Yield a Completion per request as its row finishes; prompts that do not fit fail with their length."""
         from clinsynth.generation.sampling import decode
 
-        encoded = []
+        encoded, matchers = [], {}
         for request in requests:
             ids = self.encode(request.messages)
             if len(ids) + request.sampling.max_new_tokens > self.context:
@@ -188,14 +201,22 @@ class TransformersBackend:
                               f"prompt has {len(ids)} tokens; + max_new_tokens {request.sampling.max_new_tokens} "
                               f"exceeds the model context of {self.context} tokens")
                 continue
+            if request.contract is not None:
+                try:
+                    matchers[request.id] = self._matcher(request.contract)
+                except ContractError as exc:
+                    yield Failure(request.id, "contract_invalid", str(exc))
+                    continue
             encoded.append((request, ids))
         by_sampling = lambda item: repr(item[0].sampling)  # noqa: E731 - group key
         for _, group in itertools.groupby(sorted(encoded, key=by_sampling), key=by_sampling):
             rows = sorted(group, key=lambda item: (-len(item[1]), item[0].id))
             for start in range(0, len(rows), self.config.batch_size):
                 batch = rows[start:start + self.config.batch_size]
+                row_matchers = [matchers.get(r.id) for r, _ in batch]
                 results = decode(self.model, [ids for _, ids in batch], [r.seed for r, _ in batch],
-                                 batch[0][0].sampling, self.eos_ids, self.pad_id)
+                                 batch[0][0].sampling, self.eos_ids, self.pad_id,
+                                 row_matchers if any(m is not None for m in row_matchers) else None)
                 for row in results:
                     request, ids = batch[row.index]
                     text = self.tokenizer.decode(list(row.token_ids), skip_special_tokens=True)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 from collections.abc import Iterator, Sequence
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 
 @dataclasses.dataclass(frozen=True)
@@ -30,12 +30,51 @@ class SamplingParams:
     repetition_penalty: float = 1.0
 
 
+CONTRACT_KINDS = ("regex", "lark", "json_schema")
+
+
+class ContractError(ValueError):
+    """A reply contract that is not one of :data:`CONTRACT_KINDS` or that the grammar engine refuses."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Contract:
+    """What a valid reply looks like, enforced while decoding (docs/generation.md: reply contracts).
+
+    ``kind``: ``regex`` (the whole reply matches ``source``), ``lark`` (a Lark grammar, start rule
+    ``start``, as llguidance reads it) or ``json_schema`` (``source`` is the schema as canonical JSON).
+    A contract is part of the cache key (only when set: a request without one keys as before).
+    """
+
+    kind: str
+    source: str
+
+    def __post_init__(self) -> None:
+        if self.kind not in CONTRACT_KINDS:
+            raise ContractError(f"contract kind {self.kind!r}: expected one of {' | '.join(CONTRACT_KINDS)}")
+        if not isinstance(self.source, str) or not self.source:
+            raise ContractError(f"contract ({self.kind}): source must be a non-empty string, got {self.source!r}")
+
+    def to_dict(self) -> dict[str, str]:
+        return {"kind": self.kind, "source": self.source}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> Contract | None:
+        """A contract read from a prompt record (``null`` or absent: none)."""
+        if data is None:
+            return None
+        if not isinstance(data, dict) or set(data) != {"kind", "source"}:
+            raise ContractError(f"prompt contract {data!r}: expected {{'kind': ..., 'source': ...}} or null")
+        return cls(data["kind"], data["source"])
+
+
 @dataclasses.dataclass(frozen=True)
 class Request:
     id: str  # the prompt id; stable across runs
     messages: tuple[Message, ...]
     seed: int  # derived from (base seed, prompt id) by request_seed()
     sampling: SamplingParams
+    contract: Contract | None = None  # the reply's regex / grammar / JSON schema, enforced while decoding
 
 
 @dataclasses.dataclass(frozen=True)

@@ -25,12 +25,13 @@ import re
 from collections import Counter, defaultdict
 from collections.abc import Collection, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from clinsynth.brat import (DecodedSegment, DecodeRejection, Document, EncodedSegment, Entity, decode_segment,
                             encode_segments, parse_marks, read_corpus)
+from clinsynth.brat.inline import CLOSE, LABEL_SEP, OPEN
 from clinsynth.errors import InputError
-from clinsynth.generation.types import Rejection
+from clinsynth.generation.types import Contract, Rejection
 from clinsynth.params import Fraction, NonNegativeFloat, NonNegativeInt, Paths, PositiveFloat, PositiveInt
 from clinsynth.quality.checks import CheckOutcome, prompt_source_text, register_check
 from clinsynth.quality.leakage import tokenize
@@ -51,6 +52,7 @@ class SampleConfig:
     labels: list[str]  # a block is prompted when it holds an entity with one of these labels
     segment_chars: PositiveInt = 320  # sentences packed into blocks of at most this many characters
     min_entities: NonNegativeInt = 1
+    contract: Literal["none", "ordered"] = "none"  # ordered: decode under build_contract (every mark once, in order)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -135,6 +137,46 @@ def build_vars(record: dict[str, Any]) -> dict[str, Any]:
 
 def source_ids(record: dict[str, Any]) -> Sequence[str]:
     return (record["segment"]["segment_id"],)
+
+
+# A mark's entity text: 1-80 characters, no brackets, no newline, no whitespace at either end (inline.py's
+# marking policy); between marks, text without any bracket (so no '[[' or ']]' of its own). Neither holds a
+# control character other than tab and newline (a random model writes them; a note does not).
+CONTROL = r"\x00-\x08\x0b-\x1f\x7f"
+MARK_TEXT = rf"[^\[\]\s{CONTROL}](?:[^\[\]\n{CONTROL}]{{0,78}}[^\[\]\s{CONTROL}])?"
+_REGEX_META = re.compile(r"([\\.^$|?*+()\[\]{}\-])")
+
+
+def free_text(source: str) -> str:
+    """The regex of the text in place of ``source`` (a gap between marks): up to twice its length + 16 characters.
+
+    The bound keeps a rewrite within what the quality gate accepts (``max_length_ratio`` 2.0) and guarantees
+    that a reply reaches its next mark: without one a model may write free text until ``max_new_tokens``.
+    """
+    return f"[^\\[\\]{CONTROL}]{{0,{2 * len(source) + 16}}}"
+
+
+def build_contract(record: dict[str, Any], cfg: SampleConfig | None = None) -> Contract:
+    """The reply contract of a segment (``sample.brat_augment.contract: ordered``): a regular expression
+    matching free text holding each of the segment's marks exactly once, in the segment's order, as
+    ``[[Label: text]]`` with the segment's label (the entity text itself is free: :data:`MARK_TEXT`;
+    the text between marks: :func:`free_text`).
+
+    A reply under it always decodes with every entity kept (no ``broken_markup``, ``unknown_label``,
+    ``label_changed`` or ``entity_count_changed``), unless cut at ``max_new_tokens``.
+    """
+    plain, marks = parse_marks(record["segment"]["encoded"])
+    cuts = [0, *(x for m in marks for x in (m.start, m.end)), len(plain)]
+    gaps = [plain[cuts[i]:cuts[i + 1]] for i in range(0, len(cuts), 2)]  # the text before, between and after marks
+    parts = [free_text(gaps[0])]
+    for mark, gap in zip(marks, gaps[1:]):
+        parts += [_literal(f"{OPEN}{mark.label}{LABEL_SEP} "), MARK_TEXT, _literal(CLOSE), free_text(gap)]
+    return Contract("regex", "".join(parts))
+
+
+def _literal(text: str) -> str:
+    """``text`` as a regex matching itself (llguidance reads Rust regex syntax: escape only its metacharacters)."""
+    return _REGEX_META.sub(r"\\\1", text)
 
 
 def segment_document(segment: EncodedSegment) -> tuple[Document, EncodedSegment]:

@@ -20,25 +20,30 @@ first '?', the answer what follows it). Rejected with a counted reason (:data:`R
 ``empty``, ``refusal``, ``no_question`` (no '?'), ``missing_answer``, ``unknown_resource_id`` (an ``R<n>``
 not in the prompt), ``answer_not_grounded`` (the answer shares no content word or number with the cited
 entries). Parsed fields: ``patient_id``, ``question``, ``answer``, ``refs``, ``resource_ids`` (FHIR ids).
+
+Under a reply contract (``sample.fhir_qa.contract: json``, :func:`build_contract`) the reply is the JSON object
+``{question, answer, resource_ids}`` with ``resource_ids`` among the prompt's refs; the parser reads it (only for
+a prompt carrying the contract; ``malformed_json`` when cut short) and applies the same checks.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import random
 import re
 from collections import defaultdict
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
-from clinsynth.generation.types import Rejection
+from clinsynth.generation.types import Contract, Rejection
 from clinsynth.params import ConfigError, NonNegativeInt, Paths, PositiveInt
 from clinsynth.recipes.replies import screen_reply
 from clinsynth.records import read_jsonl
 
 NAME = "fhir_qa"
 REJECTION_REASONS = ("empty", "refusal", "no_question", "missing_answer", "unknown_resource_id",
-                     "answer_not_grounded")
+                     "answer_not_grounded", "malformed_json")
 LABEL = re.compile(r"^[\s>*#\-•]*\**\s*(?P<label>question|q|answers?|a|entry|entries|ref|resource)\s*\**\s*[:=]\s*\**\s*",
                    re.IGNORECASE | re.MULTILINE)
 ANSWER_LABEL = re.compile(r"^[\s*]*(?:answers?|a)\s*\**\s*[:=]\s*\**\s*", re.IGNORECASE)
@@ -58,6 +63,7 @@ class SampleConfig:
     min_resources: PositiveInt = 3  # entries shown per prompt: k ~ U[min, max]
     max_resources: PositiveInt = 5
     split: str = "train"
+    contract: Literal["none", "json"] = "none"  # json: decode under build_contract ({question, answer, resource_ids})
     types: list[str] = dataclasses.field(default_factory=lambda: [
         "Condition", "MedicationRequest", "Observation", "Procedure", "Immunization"])
 
@@ -145,20 +151,62 @@ def _split_reply(text: str) -> tuple[str, str]:
     return head.strip() + "?", ANSWER_LABEL.sub("", tail.strip())
 
 
+def build_contract(record: dict[str, Any], cfg: SampleConfig | None = None) -> Contract:
+    """The reply contract (``sample.fhir_qa.contract: json``): a JSON object ``{question, answer, resource_ids}``.
+
+    ``question`` one line ending with '?', ``answer`` one line of at most 300 characters, ``resource_ids`` 1 to n
+    of the prompt's entry refs (``R1`` .. ``Rn``, an enum: a reply cannot cite an entry it was not shown).
+    Whether the answer is grounded in the cited entries is still the parser's check.
+    """
+    refs = [r["ref"] for r in record["resources"]]
+    line = "[^\"\\\\\\n\\x00-\\x1f]"  # one JSON string character, no escape, no newline
+    schema = {
+        "type": "object",
+        "properties": {
+            "question": {"type": "string", "pattern": f"^[A-Z]{line}{{8,200}}\\?$"},
+            "answer": {"type": "string", "pattern": f"^{line}{{1,300}}$"},
+            "resource_ids": {"type": "array", "items": {"enum": refs}, "minItems": 1, "maxItems": len(refs)},
+        },
+        "required": ["question", "answer", "resource_ids"],
+        "additionalProperties": False,
+        "x-guidance": {"whitespace_flexible": False, "item_separator": ", ", "key_separator": ": "},
+    }
+    return Contract("json_schema", json.dumps(schema, separators=(",", ":")))
+
+
+def _contract_reply(text: str, pid: str) -> tuple[str, str, list[str]] | Rejection:
+    """(question, answer, cited refs) of a reply written under :func:`build_contract`."""
+    try:
+        reply = json.loads(text)
+    except json.JSONDecodeError as exc:  # a reply cut at max_new_tokens
+        return Rejection(pid, "malformed_json", f"contract reply is not JSON ({exc.msg} at {exc.pos}): {text[:80]!r}")
+    if (not isinstance(reply, dict) or not isinstance(reply.get("question"), str)
+            or not isinstance(reply.get("answer"), str) or not isinstance(reply.get("resource_ids"), list)):
+        return Rejection(pid, "malformed_json", f"expected {{question, answer, resource_ids}}, got {text[:80]!r}")
+    return reply["question"], reply["answer"], [str(r) for r in reply["resource_ids"]]
+
+
 def parse_completion(text: str, prompt: dict[str, Any]) -> dict[str, Any] | Rejection:
     """``{patient_id, question, answer, refs, resource_ids}`` or a Rejection (see the module docstring)."""
     pid = prompt["id"]
     cleaned = screen_reply(text, pid)
     if isinstance(cleaned, Rejection):
         return cleaned
-    question, answer = _split_reply(cleaned)
+    if prompt.get("contract") is not None:  # a reply decoded under build_contract: the JSON object
+        read = _contract_reply(cleaned, pid)
+        if isinstance(read, Rejection):
+            return read
+        question, answer, named = read
+    else:
+        question, answer = _split_reply(cleaned)
+        named = [f"R{int(n)}" for n in REF.findall(cleaned)]
     if "?" not in question:
         return Rejection(pid, "no_question", f"no '?' in {cleaned[:100]!r}")
     answer = answer.split("\n\n")[0].strip().strip("*\"'` ").strip()
     if not answer:
         return Rejection(pid, "missing_answer", f"a question without an answer: {cleaned[:100]!r}")
     shown = {r["ref"]: r for r in prompt["vars"]["resources"]}
-    named = list(dict.fromkeys(f"R{int(n)}" for n in REF.findall(cleaned)))
+    named = list(dict.fromkeys(named))
     unknown = [r for r in named if r not in shown]
     if unknown:
         return Rejection(pid, "unknown_resource_id", f"cites {unknown[:3]} not among the prompt's {sorted(shown)}")

@@ -11,6 +11,11 @@ models actually write and strict about what it keeps:
   lines over ``MAX_WORDS`` words or ``MAX_CHARS`` characters), lines without a letter, repeats;
 * rejected replies (a ``Rejection`` with reason): ``empty``, ``refusal``, ``malformed_json`` (starts
   like a JSON list but does not parse to a list of strings), ``no_entities`` (nothing survived).
+
+Under a reply contract (``sample.retrieval_queries.contract: json``, :func:`build_contract`) the reply
+is the JSON object ``{"diseases": [...], "procedures": [...], "drugs": [...]}`` of :data:`SCHEMA`; the
+parser reads it (only for a prompt that carries the contract, so replies to prompts without one parse
+exactly as before) and keeps its terms in that order, through the same term checks.
 """
 
 from __future__ import annotations
@@ -18,14 +23,14 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
-from typing import Any
+from typing import Any, Literal
 
-from clinsynth.generation.types import Rejection
+from clinsynth.generation.types import Contract, Rejection
 from clinsynth.params import NonNegativeInt
 from clinsynth.recipes.chunk_sampling import build_vars, read_sources, select_sources, source_ids
 from clinsynth.recipes.replies import screen_reply
 
-__all__ = ["NAME", "SampleConfig", "build_vars", "parse_completion", "read_sources", "select_sources",
+__all__ = ["NAME", "SampleConfig", "build_contract", "build_vars", "parse_completion", "read_sources", "select_sources",
            "source_ids"]
 NAME = "retrieval_queries"
 MAX_ENTITIES = 20  # per reply; more is rambling
@@ -37,6 +42,23 @@ CATEGORY = re.compile(r"^\s*(?:the\s+)?(?:diseases?|conditions?|diagnos[ie]s|dis
                       r"(?:\s*(?:and|/|,)\s*\w+)*\s*:\s*(?P<rest>.*)$", re.IGNORECASE)
 SENTENCE = re.compile(r"^(?:the|this|these|here|sure|note|based|in this|patient|i\b|it\b|there)\b", re.IGNORECASE)
 FENCE = re.compile(r"^```(?:json)?\s*(?P<body>.*?)\s*```$", re.DOTALL)
+CATEGORIES = ("diseases", "procedures", "drugs")
+MAX_PER_CATEGORY = 4  # with TERM_CHARS: the longest reply fits the demo's 96 new tokens more often than not
+TERM_CHARS = 40
+# a term: starts with a letter, at most 4 words of name-like characters, at most TERM_CHARS characters
+TERM_PATTERN = r"^[A-Za-z][A-Za-z0-9'/+-]*(?: [A-Za-z0-9'/+-]+){0,3}$"
+SCHEMA = {
+    "type": "object",
+    "properties": {name: {"type": "array", "minItems": 1 if name == "diseases" else 0, "maxItems": MAX_PER_CATEGORY,
+                          "items": {"type": "string", "minLength": 2, "maxLength": TERM_CHARS,
+                                    "pattern": TERM_PATTERN}}
+                   for name in CATEGORIES},
+    "required": list(CATEGORIES),
+    "additionalProperties": False,
+    # llguidance's JSON options (other validators ignore x- keywords): one space after ',' and ':', no other
+    # whitespace, so a reply cannot pad itself with blank lines until max_new_tokens
+    "x-guidance": {"whitespace_flexible": False, "item_separator": ", ", "key_separator": ": "},
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,6 +70,16 @@ class SampleConfig:
     split: str = "train"
     min_chars: NonNegativeInt = 200  # shorter chunks (headers, stubs) name nothing
     max_chars: NonNegativeInt = 0  # longer chunks skipped (0: none); keeps a short rewrite budget from truncating
+    contract: Literal["none", "json"] = "none"  # json: decode under build_contract (the JSON object of SCHEMA)
+
+
+def build_contract(record: dict[str, Any], cfg: SampleConfig | None = None) -> Contract:
+    """The reply contract (``sample.retrieval_queries.contract: json``): :data:`SCHEMA` as a JSON-schema contract.
+
+    At least one disease (every prompted chunk is a clinical text), up to :data:`MAX_PER_CATEGORY` terms per
+    category, each a short name (:data:`TERM_PATTERN`); the same for every chunk.
+    """
+    return Contract("json_schema", json.dumps(SCHEMA, sort_keys=True, separators=(",", ":")))
 
 
 def parse_completion(text: str, prompt: dict[str, Any]) -> dict[str, Any] | Rejection:
@@ -59,7 +91,12 @@ def parse_completion(text: str, prompt: dict[str, Any]) -> dict[str, Any] | Reje
     fenced = FENCE.match(cleaned)
     if fenced:
         cleaned = fenced["body"].strip()
-    if cleaned.startswith("["):
+    if prompt.get("contract") is not None:
+        items = _contract_items(cleaned, pid)
+        if isinstance(items, Rejection):
+            return items
+        candidates = items
+    elif cleaned.startswith("["):
         try:
             items = json.loads(cleaned)
         except json.JSONDecodeError as exc:
@@ -80,6 +117,20 @@ def parse_completion(text: str, prompt: dict[str, Any]) -> dict[str, Any] | Reje
     if not entities:
         return Rejection(pid, "no_entities", f"no usable term in {len(candidates)} line(s): {cleaned[:80]!r}")
     return {"entities": entities[:MAX_ENTITIES], "dropped_lines": dropped + max(0, len(entities) - MAX_ENTITIES)}
+
+
+def _contract_items(text: str, pid: str) -> list[str] | Rejection:
+    """The terms of a reply written under :func:`build_contract`, category by category."""
+    try:
+        reply = json.loads(text)
+    except json.JSONDecodeError as exc:  # a reply cut at max_new_tokens
+        return Rejection(pid, "malformed_json", f"contract reply is not JSON ({exc.msg} at {exc.pos}): {text[:80]!r}")
+    if not isinstance(reply, dict) or not all(isinstance(reply.get(c, []), list) for c in CATEGORIES):
+        return Rejection(pid, "malformed_json", f"expected an object of {list(CATEGORIES)} lists, got {text[:80]!r}")
+    items = [item for c in CATEGORIES for item in reply.get(c, [])]
+    if not all(isinstance(i, str) for i in items):
+        return Rejection(pid, "malformed_json", f"expected lists of strings, got {text[:80]!r}")
+    return items
 
 
 def _line_items(text: str) -> list[str]:

@@ -73,3 +73,27 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def chunk_records() -> list[dict]:
     path = Path(__file__).parent / "fixtures" / "generation" / "chunks.jsonl"
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def _copy_checkout(dest: Path) -> Path:
+    """What a fresh clone would hold (tracked and untracked-but-not-ignored files), committed in a new git repo."""
+    import shutil
+    import subprocess
+
+    root = Path(__file__).resolve().parents[1]
+    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=root, check=True,
+                           capture_output=True, text=True).stdout.split("\0")
+    for rel in filter(None, files):
+        if (root / rel).is_file():
+            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(root / rel, dest / rel)
+    for cmd in (["git", "init", "-q"], ["git", "add", "-A"],
+                ["git", "-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qm", "copy"]):
+        subprocess.run(cmd, cwd=dest, check=True, capture_output=True)
+    return dest
+
+
+@pytest.fixture(scope="session")
+def copy_checkout():
+    """``copy_checkout(dest)``: a fresh-clone copy of this repository at ``dest``, for real DVC runs."""
+    return _copy_checkout

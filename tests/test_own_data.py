@@ -52,19 +52,6 @@ def run(cmd: list[str], cwd: Path) -> str:
     return proc.stdout + proc.stderr
 
 
-def repo_copy(dest: Path) -> Path:
-    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=ROOT, check=True,
-                           capture_output=True, text=True).stdout.split("\0")
-    for rel in filter(None, files):
-        if (ROOT / rel).is_file():
-            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(ROOT / rel, dest / rel)
-    for cmd in (["git", "init", "-q"], ["git", "add", "-A"],
-                ["git", "-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qm", "copy"]):
-        subprocess.run(cmd, cwd=dest, check=True, capture_output=True)
-    return dest
-
-
 def owned_by(stage: str, recipe: str) -> bool:
     suffix = stage.partition("@")[2]
     return suffix == recipe or suffix.startswith(recipe + "-") or suffix in CORPORA[recipe]
@@ -72,8 +59,8 @@ def owned_by(stage: str, recipe: str) -> bool:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("where", ["inside", "outside"])
-def test_readme_own_notes_reach_the_rephrase_and_retrieval_metrics_and_stay_untouched(tmp_path, where):
-    repo = repo_copy(tmp_path / "repo")
+def test_readme_own_notes_reach_the_rephrase_and_retrieval_metrics_and_stay_untouched(tmp_path, where, copy_checkout):
+    repo = copy_checkout(tmp_path / "repo")
     folder = repo / "data/own" if where == "inside" else tmp_path / "secure/notes"
     folder.mkdir(parents=True)
     notes = folder / "notes.jsonl"

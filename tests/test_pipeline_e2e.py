@@ -2,7 +2,6 @@
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -22,19 +21,9 @@ def run(cmd, cwd):
 
 
 @pytest.fixture(scope="module")
-def repo_copy(tmp_path_factory):
+def repo_copy(tmp_path_factory, copy_checkout):
     """Tracked and untracked-but-not-ignored files only: what a fresh clone would hold."""
-    dest = tmp_path_factory.mktemp("clinsynth") / "repo"
-    files = run(["git", "ls-files", "-co", "--exclude-standard", "-z"], ROOT).split("\0")
-    for rel in filter(None, files):
-        src = ROOT / rel
-        if src.is_file():
-            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(src, dest / rel)
-    run(["git", "init", "-q"], dest)
-    run(["git", "add", "-A"], dest)
-    run(["git", "-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qm", "copy"], dest)
-    return dest
+    return copy_checkout(tmp_path_factory.mktemp("clinsynth") / "repo")
 
 
 FOUNDATION_TARGETS = ["ingest", "kg"]  # the LLM recipes are reproduced by their own stage tests (see README)
@@ -74,21 +63,14 @@ def declared_outputs(repo: Path) -> dict[str, list[str]]:
 
 
 @pytest.fixture(scope="module")
-def ci_copy(tmp_path_factory):
+def ci_copy(tmp_path_factory, copy_checkout):
     """A second fresh-clone copy switched to the ci profile (the foundation tests keep the demo's)."""
-    dest = tmp_path_factory.mktemp("clinsynth_ci") / "repo"
-    files = run(["git", "ls-files", "-co", "--exclude-standard", "-z"], ROOT).split("\0")
-    for rel in filter(None, files):
-        if (ROOT / rel).is_file():
-            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(ROOT / rel, dest / rel)
+    dest = copy_checkout(tmp_path_factory.mktemp("clinsynth_ci") / "repo")
     params = dest / "params.yaml"
     text = params.read_text()
     assert "\n  profile: demo " in text
     params.write_text(text.replace("\n  profile: demo ", "\n  profile: ci   ", 1))
-    run(["git", "init", "-q"], dest)
-    run(["git", "add", "-A"], dest)
-    run(["git", "-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qm", "copy"], dest)
+    run(["git", "-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qam", "ci profile"], dest)
     return dest
 
 

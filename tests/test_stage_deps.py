@@ -11,7 +11,6 @@ import json
 import os
 import re
 import shlex
-import shutil
 import subprocess
 import sys
 from functools import cache
@@ -290,19 +289,6 @@ def test_every_definition_is_checked():
 
 # --- with DVC itself: flipping the profile reruns the stages the rule above predicts ---
 
-def copy_repo(dest: Path) -> Path:
-    """Tracked and untracked-but-not-ignored files only, as tests/test_pipeline_e2e.py's repo_copy."""
-    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=ROOT, check=True,
-                           capture_output=True, text=True).stdout.split("\0")
-    for rel in filter(None, files):
-        if (ROOT / rel).is_file():
-            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(ROOT / rel, dest / rel)
-    for cmd in (["git", "init", "-q"], ["git", "add", "-A"],
-                ["git", "-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qm", "copy"]):
-        subprocess.run(cmd, cwd=dest, check=True, capture_output=True)
-    return dest
-
 
 def record_params(repo: Path, params: dict) -> list[str]:
     """Record in dvc.lock each stage's listed params at today's values, as `dvc repro` would, whether or not the
@@ -339,8 +325,8 @@ def stages_seeing_a_params_change(repo: Path) -> dict[str, dict]:
 
 
 @pytest.mark.slow
-def test_flipping_the_profile_makes_dvc_rerun_exactly_the_predicted_stages(tmp_path):
-    repo = copy_repo(tmp_path / "repo")
+def test_flipping_the_profile_makes_dvc_rerun_exactly_the_predicted_stages(tmp_path, copy_checkout):
+    repo = copy_checkout(tmp_path / "repo")
     params = read_params(repo / "params.yaml")
     assert params["base"]["profile"] == "demo"
     record_params(repo, params)
@@ -384,10 +370,10 @@ def stages_seeing_a_dep_change(repo: Path, path: str) -> set[str]:
 
 
 @pytest.mark.slow
-def test_editing_a_module_makes_dvc_rerun_the_stages_that_import_it(tmp_path):
+def test_editing_a_module_makes_dvc_rerun_the_stages_that_import_it(tmp_path, copy_checkout):
     """The issue's case: editing the hard limits (quality/gates.py) must rerun postprocess@*, not leave it
     'up to date' -- and every other stage whose import closure holds gates.py."""
-    repo = copy_repo(tmp_path / "repo")
+    repo = copy_checkout(tmp_path / "repo")
     gates = "src/clinsynth/quality/gates.py"
     record_code_deps(repo)
     assert stages_seeing_a_dep_change(repo, gates) == set()

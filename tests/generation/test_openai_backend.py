@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
+import json
 import random
 import threading
 import time
@@ -17,9 +19,11 @@ from clinsynth.generation.openai_backend import (
     OpenAIBackendError,
     OpenAIConfig,
     backoff_seconds,
+    contract_retry_seed,
     retry_after_seconds,
 )
-from clinsynth.generation.types import Backend, Completion, Failure, Message, Request, SamplingParams, request_seed
+from clinsynth.generation.reply_check import contract_violation
+from clinsynth.generation.types import Backend, Completion, Contract, Failure, Message, Request, SamplingParams, request_seed
 from clinsynth.params import ConfigError
 
 from .openai_servers import LlamaServer, Reply, ScriptedServer, chat_reply, free_port, models_reply
@@ -200,17 +204,113 @@ def test_connection_refused_gives_server_error() -> None:
     assert isinstance(result, Failure) and result.reason == "server_error" and "ConnectError" in result.detail
 
 
-def test_a_request_with_a_reply_contract_is_refused_not_sent() -> None:
-    """Until contracts are sent (issue #18), an unconstrained reply must never be cached under a contract's key."""
-    import dataclasses
+SCHEMA = {"type": "object", "properties": {"answer": {"enum": ["yes", "no"]}},
+          "required": ["answer"], "additionalProperties": False}
 
-    from clinsynth.generation.types import Contract
 
-    request = dataclasses.replace(make_requests(1)[0], contract=Contract("regex", "(yes|no)"))
-    with ScriptedServer(always(chat_reply("yes"))) as server:
+def with_contract(request: Request, kind: str, source: str) -> Request:
+    return dataclasses.replace(request, contract=Contract(kind, source))
+
+
+def test_a_json_schema_contract_is_sent_as_response_format_json_schema() -> None:
+    request = with_contract(make_requests(1)[0], "json_schema", json.dumps(SCHEMA))
+    with ScriptedServer(always(chat_reply('{"answer": "yes"}'))) as server:
         (result,) = run(fast_config(server.url), [request])
-    assert isinstance(result, Failure) and result.reason == "contract_unsupported" and "regex" in result.detail
-    assert not server.chat_requests
+    assert isinstance(result, Completion) and result.text == '{"answer": "yes"}'
+    (seen,) = server.chat_requests
+    assert seen.body["response_format"] == {
+        "type": "json_schema", "json_schema": {"name": "reply", "schema": SCHEMA, "strict": True}}
+    assert seen.body["seed"] == request.seed
+
+
+def test_auto_schema_format_falls_back_to_json_object_when_refused() -> None:
+    """llama-cpp-python's server answers 422 to type json_schema; auto resends as json_object + schema, for good."""
+    def refuse_json_schema(seen, n):
+        if seen.body["response_format"]["type"] == "json_schema":
+            return Reply(422, '{"detail": [{"msg": "Input should be \'text\' or \'json_object\'"}]}')
+        return chat_reply('{"answer": "no"}')
+
+    requests = [with_contract(r, "json_schema", json.dumps(SCHEMA)) for r in make_requests(3)]
+    with ScriptedServer(refuse_json_schema) as server, OpenAIBackend(fast_config(server.url, max_concurrency=1)) as b:
+        results = list(b.generate(requests))
+        stats = b.stats
+    assert all(isinstance(r, Completion) for r in results)
+    assert [s.body["response_format"]["type"] for s in server.chat_requests] == ["json_schema"] + ["json_object"] * 3
+    assert server.chat_requests[-1].body["response_format"]["schema"] == SCHEMA
+    assert stats["schema_format_fallback"] == 1
+
+
+@pytest.mark.parametrize(("schema_format", "expected"), [
+    ("json_object", {"type": "json_object", "schema": SCHEMA}), ("none", None)])
+def test_schema_format_is_a_param(schema_format: str, expected: dict | None) -> None:
+    request = with_contract(make_requests(1)[0], "json_schema", json.dumps(SCHEMA))
+    with ScriptedServer(always(chat_reply('{"answer": "yes"}'))) as server:
+        run(fast_config(server.url, schema_format=schema_format), [request])
+    assert server.chat_requests[0].body.get("response_format") == expected
+
+
+def test_regex_and_lark_contracts_are_checked_but_not_sent() -> None:
+    requests = [with_contract(make_requests(2)[0], "regex", "(yes|no)"),
+                with_contract(make_requests(2)[1], "lark", 'start: "a"+ "b"')]
+    replies = {"p0": chat_reply("yes"), "p1": chat_reply("aab")}
+    with ScriptedServer(lambda seen, n: replies["p0" if "asthma" in str(seen.body) else "p1"]) as server:
+        results = run(fast_config(server.url), requests)
+    assert sorted(r.text for r in results) == ["aab", "yes"]
+    assert all("response_format" not in s.body and "grammar" not in s.body for s in server.chat_requests)
+
+
+def test_a_reply_breaking_its_contract_is_asked_again_with_a_fresh_seed() -> None:
+    request = with_contract(make_requests(1)[0], "regex", "(yes|no)")
+    with ScriptedServer(script(chat_reply("maybe"), chat_reply("no"))) as server, \
+            OpenAIBackend(fast_config(server.url)) as backend:
+        (result,) = list(backend.generate([request]))
+        stats = backend.stats
+    assert isinstance(result, Completion) and result.text == "no"
+    seeds = [s.body["seed"] for s in server.chat_requests]
+    assert seeds == [request.seed, contract_retry_seed(request.seed, 1)] and seeds[0] != seeds[1]
+    assert stats["contract_retries"] == 1 and stats["contract_violations"] == 1
+
+
+def test_contract_retry_seeds_are_deterministic_and_distinct() -> None:
+    seeds = [contract_retry_seed(12345, a) for a in range(1, 6)]
+    assert seeds == [contract_retry_seed(12345, a) for a in range(1, 6)]
+    assert len(set(seeds)) == 5 and all(0 <= s < 2**31 for s in seeds)
+
+
+def test_a_contract_never_met_fails_as_contract_violated_after_the_bounded_attempts() -> None:
+    request = with_contract(make_requests(1)[0], "json_schema", json.dumps(SCHEMA))
+    with ScriptedServer(always(chat_reply('{"answer": "perhaps"}'))) as server, \
+            OpenAIBackend(fast_config(server.url, contract_attempts=4)) as backend:
+        (result,) = list(backend.generate([request]))
+        stats = backend.stats
+    assert isinstance(result, Failure) and result.reason == "contract_violated"
+    assert "4 replies broke the json_schema contract" in result.detail and "attempt 4" in result.detail
+    assert "'perhaps' is not one of ['yes', 'no']" in result.detail
+    assert len(server.chat_requests) == 4 and len({s.body["seed"] for s in server.chat_requests}) == 4
+    assert stats["contract_violated"] == 1 and stats["contract_retries"] == 3
+
+
+def test_a_schema_that_is_not_a_schema_fails_as_contract_invalid() -> None:
+    request = with_contract(make_requests(1)[0], "json_schema", '{"type": 7}')
+    with ScriptedServer(always(chat_reply("{}"))) as server:
+        (result,) = run(fast_config(server.url, schema_format="none"), [request])
+    assert isinstance(result, Failure) and result.reason == "contract_invalid"
+
+
+@pytest.mark.parametrize(("kind", "source", "text", "problem"), [
+    ("regex", "(yes|no)", "yes", None),
+    ("regex", "(yes|no)", "ye", "ends before the contract is complete"),
+    ("regex", "(yes|no)", "yes!", "byte 3 (b'!') not allowed"),
+    ("regex", r"\d{2}-[a-zé]+", "12-café", None),
+    ("lark", 'start: "[[" LABEL ": " /[a-z ]+/ "]]"\nLABEL: "Drug" | "Dose"', "[[Drug: aspirin]]", None),
+    ("lark", 'start: "[[" LABEL ": " /[a-z ]+/ "]]"\nLABEL: "Drug" | "Dose"', "[[Pill: aspirin]]", "not allowed"),
+    ("json_schema", json.dumps(SCHEMA), ' {"answer": "no"}\n', None),
+    ("json_schema", json.dumps(SCHEMA), '{"answer": "no", "x": 1}', "Additional properties"),
+    ("json_schema", json.dumps(SCHEMA), '{"answer": "no"', "not JSON"),
+])
+def test_contract_violation(kind: str, source: str, text: str, problem: str | None) -> None:
+    found = contract_violation(Contract(kind, source), text)
+    assert found is None if problem is None else problem in found
 
 
 @pytest.mark.parametrize(

@@ -16,6 +16,13 @@ status and body snippet. The API key comes only from the environment, and is red
 ``Authorization:``/``api_key=``/``token=`` shaped text) from every detail, reply and error
 (generation/redact.py). A ``usage`` that is not a token count is read as 0 tokens and counted
 (``usage_not_numeric`` in ``stats``).
+
+Reply contracts (docs/generation_openai.md): a ``json_schema`` contract is sent as ``response_format``
+(``schema_format``: OpenAI/vLLM ``json_schema``, llama-cpp-python ``json_object`` + ``schema``, ``auto``
+= the first, falling back to the second for good when a server refuses it with a 400/422); regex and Lark
+contracts are not sent. Every reply is checked on this side (generation/reply_check.py); one that breaks
+its contract is asked again with a fresh seed derived from the request's seed and the attempt, at most
+``contract_attempts`` times in all, then fails as ``contract_violated``. Only a valid reply is returned.
 """
 
 from __future__ import annotations
@@ -38,7 +45,8 @@ from typing import Any
 import httpx
 
 from clinsynth.generation.redact import REDACTED, redact_secrets
-from clinsynth.generation.types import Completion, Failure, Request
+from clinsynth.generation.reply_check import contract_violation
+from clinsynth.generation.types import Completion, ContractError, Failure, Request, request_seed
 from clinsynth.params import ConfigError
 
 SNIPPET_CHARS = 300
@@ -48,12 +56,18 @@ _CONTEXT_EXCEEDED = re.compile(
     r"|prompt is too long|input is too long|must be <= \d+|too many (input )?tokens",
     re.IGNORECASE,
 )
+SCHEMA_FORMATS = ("auto", "json_schema", "json_object", "none")
 _RETRY_STATUSES = frozenset({408, 425, 429})
 _FATAL_STATUSES = {
     401: "the API key was refused; check the variable named by api_key_env",
     403: "the API key is not allowed to use this model or endpoint",
     404: "no such endpoint or model; check base_urls (without the /chat/completions part) and model",
 }
+
+
+def contract_retry_seed(seed: int, attempt: int) -> int:
+    """The seed of a contract retry: a 31-bit value from the request's seed and the attempt (1, 2, ...)."""
+    return request_seed(seed, f"contract-retry-{attempt}")
 
 
 class OpenAIBackendError(RuntimeError):
@@ -74,6 +88,8 @@ class OpenAIConfig:
     revision when the served name does not pin the weights. ``context_tokens`` is
     the model's context window for recipes that budget prompts; when None it is
     taken from the server where it tells (vLLM's ``max_model_len``).
+    ``schema_format`` says how a JSON-schema contract is sent (one of :data:`SCHEMA_FORMATS`);
+    ``contract_attempts`` bounds the requests per prompt whose replies break their contract.
     """
 
     base_urls: list[str]
@@ -88,6 +104,8 @@ class OpenAIConfig:
     extra_body: dict[str, Any] = dataclasses.field(default_factory=dict)
     repetition_penalty_field: str = "repetition_penalty"
     identity_tag: str | None = None
+    schema_format: str = "auto"
+    contract_attempts: int = 3
 
     def __post_init__(self) -> None:
         if not self.base_urls:
@@ -100,6 +118,12 @@ class OpenAIConfig:
         for name in ("max_concurrency", "timeout_s", "backoff_initial_s", "backoff_max_s"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"openai backend: {name} must be > 0, got {getattr(self, name)!r}")
+        if self.schema_format not in SCHEMA_FORMATS:
+            raise ConfigError(
+                f"openai backend: schema_format {self.schema_format!r}: expected one of {' | '.join(SCHEMA_FORMATS)}"
+            )
+        if self.contract_attempts < 1:
+            raise ConfigError(f"openai backend: contract_attempts must be >= 1, got {self.contract_attempts!r}")
         if self.max_retries < 0:
             raise ConfigError(f"openai backend: max_retries must be >= 0, got {self.max_retries!r}")
 
@@ -280,6 +304,8 @@ class OpenAIBackend:
         self._stats_lock = threading.Lock()
         self._identity: str | None = None
         self._served_context: int | None = None
+        # "auto" starts as json_schema and falls back to json_object once a server refuses it
+        self._schema_format = "json_schema" if config.schema_format == "auto" else config.schema_format
 
     def __enter__(self) -> OpenAIBackend:
         return self
@@ -372,8 +398,11 @@ class OpenAIBackend:
             last = f"HTTP {status} {_snippet(self._redact(response.text))}"
         raise self._error(f"GET {url}: no answer after {self.config.max_retries + 1} attempts; last: {last}")
 
-    def request_body(self, request: Request) -> dict[str, Any]:
-        """The chat-completions JSON body for ``request`` (``extra_body`` merged last)."""
+    def request_body(self, request: Request, seed: int | None = None) -> dict[str, Any]:
+        """The chat-completions JSON body for ``request`` (``extra_body`` merged last).
+
+        ``seed`` overrides the request's (a contract retry); a JSON-schema contract adds ``response_format``.
+        """
         sampling = request.sampling
         body: dict[str, Any] = {
             "model": self.config.model,
@@ -381,11 +410,23 @@ class OpenAIBackend:
             "temperature": sampling.temperature,
             "top_p": sampling.top_p,
             "max_tokens": sampling.max_new_tokens,
-            "seed": request.seed,
+            "seed": request.seed if seed is None else seed,
         }
         if sampling.repetition_penalty != 1.0:
             body[self.config.repetition_penalty_field] = sampling.repetition_penalty
+        if request.contract is not None and request.contract.kind == "json_schema":
+            body.update(self._schema_fields(request.contract.source))
         return {**body, **self.config.extra_body}
+
+    def _schema_fields(self, source: str) -> dict[str, Any]:
+        """``response_format`` for a JSON-schema contract in the current ``schema_format`` ({} for none)."""
+        schema = json.loads(source)
+        if self._schema_format == "json_schema":  # OpenAI, vLLM, llama.cpp's own server
+            return {"response_format": {"type": "json_schema",
+                                        "json_schema": {"name": "reply", "schema": schema, "strict": True}}}
+        if self._schema_format == "json_object":  # llama-cpp-python's server (and Anyscale's dialect)
+            return {"response_format": {"type": "json_object", "schema": schema}}
+        return {}
 
     def generate(self, requests: Sequence[Request]) -> Iterator[Completion | Failure]:
         """Yield one Completion or Failure per request in completion order, ``max_concurrency`` at a time.
@@ -435,13 +476,46 @@ class OpenAIBackend:
         return result if text == result.text else dataclasses.replace(result, text=text)
 
     def _complete_unredacted(self, request: Request, stop: threading.Event) -> Completion | Failure:
-        """Answer one request, retrying what is worth retrying."""
-        if request.contract is not None:  # not sent yet (issue #18 step 3): never cache an unconstrained reply under it
-            return Failure(request.id, "contract_unsupported",
-                           f"the openai backend does not send reply contracts yet ({request.contract.kind}); "
-                           "set sample.<recipe>.contract: none, or use the transformers backend")
-        body = json.dumps(self.request_body(request))
-        rng = random.Random(f"{request.seed}:{request.id}")  # deterministic jitter per request
+        """Answer one request; with a contract, ask again with a fresh seed until a reply satisfies it."""
+        if request.contract is None:
+            return self._complete_once(request, request.seed, stop)
+        problems: list[str] = []
+        for attempt in range(self.config.contract_attempts):
+            if attempt:
+                self._count("contract_retries")
+            seed = request.seed if attempt == 0 else contract_retry_seed(request.seed, attempt)
+            result = self._complete_once(request, seed, stop)
+            if isinstance(result, Failure):
+                return result
+            try:
+                problem = contract_violation(request.contract, result.text)
+            except ContractError as exc:
+                return Failure(request.id, "contract_invalid", str(exc))
+            if problem is None:
+                return result
+            self._count("contract_violations")
+            problems.append(f"attempt {attempt + 1} (seed {seed}, finish {result.finish_reason}): {problem}")
+        self._count("contract_violated")
+        return Failure(request.id, "contract_violated",
+                       f"{self.config.contract_attempts} replies broke the {request.contract.kind} contract; "
+                       + "; ".join(problems))
+
+    def _complete_once(self, request: Request, seed: int, stop: threading.Event) -> Completion | Failure:
+        """One reply for ``request`` under ``seed``, retrying what is worth retrying."""
+        result = self._post_with_retries(request, seed, stop)
+        if (isinstance(result, Failure) and result.reason == "bad_request" and request.contract is not None
+                and request.contract.kind == "json_schema" and self.config.schema_format == "auto"
+                and self._schema_format == "json_schema"):
+            # llama-cpp-python's server refuses {"type": "json_schema"} (HTTP 422): use its json_object + schema
+            self._schema_format = "json_object"
+            self._count("schema_format_fallback")
+            result = self._post_with_retries(request, seed, stop)
+        return result
+
+    def _post_with_retries(self, request: Request, seed: int, stop: threading.Event) -> Completion | Failure:
+        """POST ``request`` under ``seed`` until a reply or a failure not worth retrying."""
+        body = json.dumps(self.request_body(request, seed))
+        rng = random.Random(f"{seed}:{request.id}")  # deterministic jitter per request
         last = _Retry("server_error", "not attempted")
         for attempt in range(self.config.max_retries + 1):
             outcome = self._attempt(request.id, body)

@@ -23,7 +23,18 @@ from clinsynth.generation.openai_backend import (
     retry_after_seconds,
 )
 from clinsynth.generation.reply_check import contract_violation
-from clinsynth.generation.types import Backend, Completion, Contract, Failure, Message, Request, SamplingParams, request_seed
+from clinsynth.generation.cache import GenerationCache
+from clinsynth.generation.engine import run_requests
+from clinsynth.generation.types import (
+    Backend,
+    Completion,
+    Contract,
+    Failure,
+    Message,
+    Request,
+    SamplingParams,
+    request_seed,
+)
 from clinsynth.params import ConfigError
 
 from .openai_servers import LlamaServer, Reply, ScriptedServer, chat_reply, free_port, models_reply
@@ -391,6 +402,8 @@ def test_missing_key_env_var_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
         ({"max_concurrency": 0}, "max_concurrency must be > 0"),
         ({"max_retries": -1}, "max_retries must be >= 0"),
         ({"model": ""}, "model is empty"),
+        ({"schema_format": "grammar"}, r"schema_format 'grammar': expected one of auto \| json_schema \| json_object"),
+        ({"contract_attempts": 0}, "contract_attempts must be >= 1, got 0"),
     ],
 )
 def test_config_is_validated(overrides: dict, message: str) -> None:
@@ -522,3 +535,54 @@ def test_real_server_restart_mid_run_is_survived(
     assert restarted.is_set()
     assert {r.request_id: r.text for r in results if isinstance(r, Completion)} == reference_texts
     assert sum(n for key, n in backend.stats.items() if key.startswith("retry:")) >= 1
+
+
+TRIAGE_SCHEMA = {
+    "type": "object",
+    "properties": {"diagnosis": {"type": "string", "minLength": 2, "maxLength": 24},
+                   "urgent": {"type": "boolean"}},
+    "required": ["diagnosis", "urgent"], "additionalProperties": False,
+}  # fmt: skip
+
+
+def triage_requests(n: int, schema: dict, max_new_tokens: int) -> list[Request]:
+    return [with_contract(r, "json_schema", json.dumps(schema, sort_keys=True, separators=(",", ":")))
+            for r in make_requests(n, max_new_tokens=max_new_tokens, temperature=0.9, base_seed=31)]
+
+
+@pytest.mark.slow
+def test_real_server_json_schema_contract_every_reply_validates(llama_server: LlamaServer, tmp_path: Path) -> None:
+    """Over 6 seeds, every reply is JSON that validates against the schema; it was decoded under it, not retried."""
+    requests = triage_requests(6, TRIAGE_SCHEMA, max_new_tokens=48)
+    with OpenAIBackend(llama_config(llama_server.url, max_concurrency=2)) as backend, \
+            GenerationCache(tmp_path / "c.sqlite") as cache:
+        outcomes = list(run_requests(requests, backend, cache))
+        stats = backend.stats
+        cached = cache.keys()
+    assert all(isinstance(o.result, Completion) for o in outcomes), [o.result for o in outcomes]
+    for o in outcomes:
+        reply = json.loads(o.result.text)
+        assert set(reply) == {"diagnosis", "urgent"} and isinstance(reply["urgent"], bool), o.result.text
+    assert cached == {o.key for o in outcomes}
+    assert stats.get("schema_format_fallback") == 1  # llama-cpp-python refuses type json_schema; json_object is it
+    assert stats.get("contract_violations", 0) == 0, stats  # the server decoded under the schema
+
+
+@pytest.mark.slow
+def test_real_server_unmeetable_contract_is_contract_violated_and_not_cached(
+    llama_server: LlamaServer, tmp_path: Path
+) -> None:
+    """A regex (not sent: decoded freely) the model won't write in 6 tokens: 3 fresh seeds, then contract_violated."""
+    requests = [with_contract(r, "regex", r"ICD-10: [A-Z]\d{2}\.\d; severity [1-5]/5; plan: [a-z ]{40,}")
+                for r in make_requests(2, max_new_tokens=6)]
+    with OpenAIBackend(llama_config(llama_server.url, contract_attempts=3)) as backend, \
+            GenerationCache(tmp_path / "c.sqlite") as cache:
+        outcomes = list(run_requests(requests, backend, cache))
+        stats = backend.stats
+        cached = cache.keys()
+    for o in outcomes:
+        assert isinstance(o.result, Failure) and o.result.reason == "contract_violated", o.result
+        assert "3 replies broke the regex contract" in o.result.detail and "attempt 3 (seed" in o.result.detail
+    assert cached == set()
+    assert stats["contract_violated"] == 2 and stats["contract_retries"] == 4 and stats["contract_violations"] == 6
+

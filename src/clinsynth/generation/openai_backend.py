@@ -57,6 +57,8 @@ _CONTEXT_EXCEEDED = re.compile(
     re.IGNORECASE,
 )
 SCHEMA_FORMATS = ("auto", "json_schema", "json_object", "none")
+# a server refusing {"type": "json_schema"}: llama-cpp-python 0.3.36 answers HTTP 500 "Input should be 'text' or 'json_object'"
+_SCHEMA_REFUSED = re.compile(r"json_object|json_schema|response_format", re.IGNORECASE)
 _RETRY_STATUSES = frozenset({408, 425, 429})
 _FATAL_STATUSES = {
     401: "the API key was refused; check the variable named by api_key_env",
@@ -503,22 +505,24 @@ class OpenAIBackend:
     def _complete_once(self, request: Request, seed: int, stop: threading.Event) -> Completion | Failure:
         """One reply for ``request`` under ``seed``, retrying what is worth retrying."""
         result = self._post_with_retries(request, seed, stop)
-        if (isinstance(result, Failure) and result.reason == "bad_request" and request.contract is not None
-                and request.contract.kind == "json_schema" and self.config.schema_format == "auto"
-                and self._schema_format == "json_schema"):
-            # llama-cpp-python's server refuses {"type": "json_schema"} (HTTP 422): use its json_object + schema
-            self._schema_format = "json_object"
-            self._count("schema_format_fallback")
+        if isinstance(result, Failure) and result.reason == "schema_format_refused":
+            # llama-cpp-python's server refuses {"type": "json_schema"}: use its json_object + schema from now on
+            if self._schema_format == "json_schema":
+                self._schema_format = "json_object"
+                self._count("schema_format_fallback")
             result = self._post_with_retries(request, seed, stop)
         return result
 
     def _post_with_retries(self, request: Request, seed: int, stop: threading.Event) -> Completion | Failure:
         """POST ``request`` under ``seed`` until a reply or a failure not worth retrying."""
-        body = json.dumps(self.request_body(request, seed))
+        fields = self.request_body(request, seed)
+        body = json.dumps(fields)
+        is_probe = (self.config.schema_format == "auto"
+                    and fields.get("response_format", {}).get("type") == "json_schema")
         rng = random.Random(f"{seed}:{request.id}")  # deterministic jitter per request
         last = _Retry("server_error", "not attempted")
         for attempt in range(self.config.max_retries + 1):
-            outcome = self._attempt(request.id, body)
+            outcome = self._attempt(request.id, body, is_probe)
             if not isinstance(outcome, _Retry):
                 return outcome
             last = outcome
@@ -533,7 +537,7 @@ class OpenAIBackend:
         attempts = self.config.max_retries + 1
         return Failure(request.id, last.reason, f"gave up after {attempts} attempts; last: {last.detail}")
 
-    def _attempt(self, request_id: str, body: str) -> Completion | Failure | _Retry:
+    def _attempt(self, request_id: str, body: str, is_probe: bool = False) -> Completion | Failure | _Retry:
         """One POST to the least busy endpoint, classified."""
         endpoint = self._balancer.acquire()
         url = endpoint.root + "/chat/completions"
@@ -547,11 +551,13 @@ class OpenAIBackend:
             return _Retry("server_error", f"{url}: {type(exc).__name__}: {exc}")
         else:
             is_ok = response.status_code < 500 and response.status_code not in _RETRY_STATUSES
-            return self._classify(request_id, url, response)
+            return self._classify(request_id, url, response, is_probe)
         finally:
             self._balancer.release(endpoint, is_ok)
 
-    def _classify(self, request_id: str, url: str, response: httpx.Response) -> Completion | Failure | _Retry:
+    def _classify(self, request_id: str, url: str, response: httpx.Response,
+                  is_probe: bool = False) -> Completion | Failure | _Retry:
+        """A reply, a failure or a retry; ``is_probe``: the body sent ``auto``'s json_schema response_format."""
         status, text = response.status_code, response.text
         if 200 <= status < 300:
             reply = parse_reply(request_id, text)
@@ -560,6 +566,8 @@ class OpenAIBackend:
             return reply
         text = self._redact(text)  # before the snippet cuts it: a cut key would escape the patterns
         where = f"{url}: HTTP {status} {_snippet(text)}"
+        if is_probe and status in (400, 422, 500) and _SCHEMA_REFUSED.search(text):
+            return Failure(request_id, "schema_format_refused", where)
         if status >= 500 or status in _RETRY_STATUSES:
             return _Retry("server_error", where, retry_after_seconds(response.headers.get("Retry-After")))
         if status in (400, 413, 422) and _CONTEXT_EXCEEDED.search(text):

@@ -19,7 +19,7 @@ status and body snippet. The API key comes only from the environment, and is red
 
 Reply contracts (docs/generation_openai.md): a ``json_schema`` contract is sent as ``response_format``
 (``schema_format``: OpenAI/vLLM ``json_schema``, llama-cpp-python ``json_object`` + ``schema``, ``auto``
-= the first, falling back to the second for good when a server refuses it with a 400/422); regex and Lark
+= the first, falling back to the second for good when a server refuses it); regex and Lark
 contracts are not sent. Every reply is checked on this side (generation/reply_check.py); one that breaks
 its contract is asked again with a fresh seed derived from the request's seed and the attempt, at most
 ``contract_attempts`` times in all, then fails as ``contract_violated``. Only a valid reply is returned.

@@ -25,7 +25,7 @@ from typing import Any
 from clinsynth.kg import KnowledgeGraph
 from clinsynth.params import Fraction, NonNegativeInt, PositiveInt
 
-WORD = re.compile(r"\w+")
+EDGE_PUNCT = ".,;:!?\"'[]{}*"  # stripped from token ends before lookup (parentheses kept: "(disorder)")
 VALUE = re.compile(r"\d+(?:[.,/:-]\d+)*")
 
 
@@ -70,7 +70,10 @@ class ConceptLinker:
         return self._cache[term]
 
     def concepts(self, text: str) -> set[str]:
-        words = WORD.findall(text)
+        """Node ids whose label or synonym equals a run of up to ``max_words`` whitespace tokens (edge
+        punctuation stripped, so "gingivitis," and "Gingivitis (disorder)." match their labels)."""
+        words = [w.strip(EDGE_PUNCT) for w in text.split()]
+        words = [w for w in words if w]
         found: set[str] = set()
         for n in range(1, self.cfg.max_words + 1):
             for i in range(len(words) - n + 1):

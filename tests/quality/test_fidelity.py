@@ -32,7 +32,7 @@ def _figures(text, vars_, recipe="rephrase", cfg=CFG):
 def test_a_faithful_rewrite_keeps_every_concept_and_value():
     f = _figures("Known Hypertriglyceridemia (disorder), gingivitis; metformin 500 mg twice a day since "
                  "2019-03-04; weighs 82 kg.", {"text": SOURCE})
-    assert f == {"changed_values": [], "retained": 1.0, "invented": [],
+    assert f == {"changed_values": [], "retained": 1.0, "invented": [], "invented_terms": [],
                  "source_concepts": ["RXNORM:metformin", "SNOMED:302870006", "SNOMED:66383009"],
                  "retained_concepts": ["RXNORM:metformin", "SNOMED:302870006", "SNOMED:66383009"]}
 
@@ -41,6 +41,7 @@ def test_an_invented_diagnosis_is_named_and_lost_ones_lower_retention():
     f = _figures("Patient has Ejaculation (disorder) and Gynecology (disorder). Takes metformin 500 mg.",
                  {"text": SOURCE})
     assert f["invented"] == ["SNOMED:ejac", "SNOMED:gyn"]
+    assert f["invented_terms"] == ["Ejaculation (disorder)", "Gynecology (disorder)"]
     assert f["retained"] == pytest.approx(0.3333) and f["retained_concepts"] == ["RXNORM:metformin"]
 
 

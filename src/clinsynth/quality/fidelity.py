@@ -70,16 +70,21 @@ class ConceptLinker:
         return self._cache[term]
 
     def concepts(self, text: str) -> set[str]:
+        return set(self.mentions(text))
+
+    def mentions(self, text: str) -> dict[str, str]:
         """Node ids whose label or synonym equals a run of up to ``max_words`` whitespace tokens (edge
-        punctuation stripped, so "gingivitis," and "Gingivitis (disorder)." match their labels)."""
+        punctuation stripped, so "gingivitis," and "Gingivitis (disorder)." match their labels): ``{id: the
+        first words that matched it}``."""
         words = [w.strip(EDGE_PUNCT) for w in text.split()]
         words = [w for w in words if w]
-        found: set[str] = set()
+        found: dict[str, str] = {}
         for n in range(1, self.cfg.max_words + 1):
             for i in range(len(words) - n + 1):
                 term = " ".join(words[i:i + n])
                 if len(term) >= self.cfg.min_chars:
-                    found.update(self._find(term))
+                    for node in self._find(term):
+                        found.setdefault(node, term)
         return found
 
     def closure(self, nodes: set[str]) -> set[str]:
@@ -94,7 +99,8 @@ def values(text: str) -> list[str]:
 
 def measure_fidelity(text: str, prompt_vars: dict[str, Any], recipe: str, linker: ConceptLinker | None,
                      cfg: FidelityConfig) -> dict[str, Any]:
-    """``{retained, source_concepts, retained_concepts, invented, changed_values}`` for one record."""
+    """``{retained, source_concepts, retained_concepts, invented, invented_terms, changed_values}`` for one
+    record (``invented_terms``: the output's words that named the invented concepts)."""
     shown = "\n".join(strings_of(prompt_vars))
     shown_values = set(values(shown))
     figures: dict[str, Any] = {"changed_values": [v for v in values(text) if v not in shown_values]}
@@ -102,13 +108,15 @@ def measure_fidelity(text: str, prompt_vars: dict[str, Any], recipe: str, linker
         return figures
     source = "\n".join(s for var in cfg.source_vars.get(recipe, []) for s in strings_of(prompt_vars.get(var)))
     source_concepts = linker.concepts(source)
-    output = linker.closure(linker.concepts(text))
+    said = linker.mentions(text)
+    output = linker.closure(set(said))
     kept = sorted(c for c in source_concepts if linker.closure({c}) & output)
     shown_concepts = linker.closure(linker.concepts(shown) | source_concepts)
     figures.update({
         "retained": round(len(kept) / len(source_concepts), 4) if source_concepts else None,
         "source_concepts": sorted(source_concepts), "retained_concepts": kept,
-        "invented": sorted(c for c in linker.concepts(text) if not linker.closure({c}) & shown_concepts)})
+        "invented": sorted(c for c in said if not linker.closure({c}) & shown_concepts)})
+    figures["invented_terms"] = sorted({said[c] for c in figures["invented"]})
     return figures
 
 

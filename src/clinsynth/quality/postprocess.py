@@ -392,7 +392,9 @@ def fidelity_metrics(gens: Sequence[Generation], prompt_of: dict[str, Prompt], f
         return (-(len(f.get("invented") or []) + len(f["changed_values"])),
                 retained if retained is not None else 1.0, row[0])
 
-    worst = [{"id": i, "template": t, **f} for i, t, f in sorted(rows, key=badness)[:cfg.worst]]
+    text_of = {g.id: g.text for g in gens}
+    worst = [{"id": i, "template": t, **f, "excerpt": text_of[i][:400]}
+             for i, t, f in sorted(rows, key=badness)[:cfg.worst]]
     return {"kg_linked": linked, "types": list(cfg.types),
             "gates": {"min_retained": cfg.min_retained, "max_invented": cfg.max_invented,
                       "max_changed_values": cfg.max_changed_values},

@@ -78,6 +78,7 @@ class PostprocessConfig:
     # generations file, data/generations/<corpus>.jsonl: kg_notes_lora answers the kg_notes prompts)
     corpora: dict[str, str] = dataclasses.field(default_factory=dict)
     # hard limits (see clinsynth.quality.gates.LIMIT_METRICS); None disables one
+    max_degenerate_fraction: Fraction | None = 0.5
     max_check_dropped_fraction: Fraction | None = 0.5
     max_dropped_fraction: Fraction | None = 0.5
     max_duplicate_fraction: Fraction | None = 0.5

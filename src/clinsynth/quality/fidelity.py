@@ -19,11 +19,13 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from clinsynth.kg import KnowledgeGraph
 from clinsynth.params import Fraction, NonNegativeInt, PositiveInt
+from clinsynth.quality.inputs import Generation, Prompt
+from clinsynth.quality.summary import summarize
 
 EDGE_PUNCT = ".,;:!?\"'[]{}*"  # stripped from token ends before lookup (parentheses kept: "(disorder)")
 VALUE = re.compile(r"\d+(?:[.,/:-]\d+)*")
@@ -134,3 +136,38 @@ def fidelity_reason(figures: dict[str, Any], cfg: FidelityConfig) -> tuple[str, 
         return "changed_values", (f"{len(changed)} values absent from the prompt {changed} "
                                   f"> max_changed_values {cfg.max_changed_values}")
     return None
+
+
+def _fidelity_summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    out = {"measured": len(rows),
+           "changed_values": summarize([len(r["changed_values"]) for r in rows]),
+           "with_changed_values": sum(1 for r in rows if r["changed_values"])}
+    if rows and "invented" in rows[0]:
+        retained = [r["retained"] for r in rows if r["retained"] is not None]
+        out.update({"retained": summarize(retained), "without_source_concepts": len(rows) - len(retained),
+                    "invented": summarize([len(r["invented"]) for r in rows]),
+                    "with_invented": sum(1 for r in rows if r["invented"])})
+    return out
+
+
+def fidelity_metrics(gens: Sequence[Generation], prompt_of: dict[str, Prompt], fidelity: dict[str, dict[str, Any]],
+                     linked: bool, cfg: FidelityConfig) -> dict[str, Any]:
+    """Per corpus and per template: retained, invented and changed-value distributions; the worst records."""
+    rows = [(g.id, prompt_of[g.prompt_id].template, fidelity[g.id]) for g in gens if g.id in fidelity]
+    templates = sorted({t for _, t, _ in rows})
+
+    def badness(row: tuple[str, str, dict[str, Any]]) -> tuple:
+        f = row[2]
+        retained = f.get("retained")
+        return (-(len(f.get("invented") or []) + len(f["changed_values"])),
+                retained if retained is not None else 1.0, row[0])
+
+    text_of = {g.id: g.text for g in gens}
+    worst = [{"id": i, "template": t, **f, "excerpt": text_of[i][:400]}
+             for i, t, f in sorted(rows, key=badness)[:cfg.worst]]
+    return {"kg_linked": linked, "types": list(cfg.types),
+            "gates": {"min_retained": cfg.min_retained, "max_invented": cfg.max_invented,
+                      "max_changed_values": cfg.max_changed_values},
+            "corpus": _fidelity_summary([f for _, _, f in rows]),
+            "templates": {t: _fidelity_summary([f for _, tt, f in rows if tt == t]) for t in templates},
+            "worst": worst}

@@ -34,7 +34,8 @@ from clinsynth.quality.checks import RECIPE_CHECKS, CheckOutcome, recipe_check
 from clinsynth.quality.dedup import DedupConfig, find_duplicates
 from clinsynth.quality.degeneracy import DegeneracyConfig, screen_degenerate
 from clinsynth.quality.diversity import measure_diversity
-from clinsynth.quality.fidelity import ConceptLinker, FidelityConfig, fidelity_reason, measure_fidelity, strings_of
+from clinsynth.quality.fidelity import (ConceptLinker, FidelityConfig, fidelity_metrics, fidelity_reason,
+                                        measure_fidelity, strings_of)
 from clinsynth.quality.gates import LIMIT_METRICS, evaluate_limits, resolve_limits
 from clinsynth.quality.inputs import Generation, Prompt, QualityInputError, Rejection, note_of_source, synthetic_text
 from clinsynth.quality.leakage import Leakage, NgramIndex
@@ -367,38 +368,3 @@ def _degeneracy_metrics(strips: dict[str, list[str]], degenerate: list[DroppedRe
             "dropped": dict(sorted(reasons.items())), "dropped_total": len(degenerate),
             "dropped_fraction": len(degenerate) / n if n else 0.0,
             "figures": {k: summarize([f[k] for f in figures if k in f]) for k in names}}
-
-
-def _fidelity_summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    out = {"measured": len(rows),
-           "changed_values": summarize([len(r["changed_values"]) for r in rows]),
-           "with_changed_values": sum(1 for r in rows if r["changed_values"])}
-    if rows and "invented" in rows[0]:
-        retained = [r["retained"] for r in rows if r["retained"] is not None]
-        out.update({"retained": summarize(retained), "without_source_concepts": len(rows) - len(retained),
-                    "invented": summarize([len(r["invented"]) for r in rows]),
-                    "with_invented": sum(1 for r in rows if r["invented"])})
-    return out
-
-
-def fidelity_metrics(gens: Sequence[Generation], prompt_of: dict[str, Prompt], fidelity: dict[str, dict[str, Any]],
-                     linked: bool, cfg: FidelityConfig) -> dict[str, Any]:
-    """Per corpus and per template: retained, invented and changed-value distributions; the worst records."""
-    rows = [(g.id, prompt_of[g.prompt_id].template, fidelity[g.id]) for g in gens if g.id in fidelity]
-    templates = sorted({t for _, t, _ in rows})
-
-    def badness(row: tuple[str, str, dict[str, Any]]) -> tuple:
-        f = row[2]
-        retained = f.get("retained")
-        return (-(len(f.get("invented") or []) + len(f["changed_values"])),
-                retained if retained is not None else 1.0, row[0])
-
-    text_of = {g.id: g.text for g in gens}
-    worst = [{"id": i, "template": t, **f, "excerpt": text_of[i][:400]}
-             for i, t, f in sorted(rows, key=badness)[:cfg.worst]]
-    return {"kg_linked": linked, "types": list(cfg.types),
-            "gates": {"min_retained": cfg.min_retained, "max_invented": cfg.max_invented,
-                      "max_changed_values": cfg.max_changed_values},
-            "corpus": _fidelity_summary([f for _, _, f in rows]),
-            "templates": {t: _fidelity_summary([f for _, tt, f in rows if tt == t]) for t in templates},
-            "worst": worst}

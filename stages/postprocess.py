@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 from clinsynth.corpus import Note
+from clinsynth.kg import KnowledgeGraph
 from clinsynth.params import ConfigError, load_base, load_params
 from clinsynth.quality.card import build_card, file_sha256, write_card
 from clinsynth.quality.gates import raise_on_failures
@@ -36,8 +37,9 @@ def main(corpus: str) -> None:
              "notes": Path(base.paths.notes)}
     records = {name: parse_records(cls, read_jsonl(paths[name]), str(paths[name])) for name, cls in
                (("prompts", Prompt), ("generations", Generation), ("rejections", Rejection), ("notes", Note))}
+    kg = KnowledgeGraph.load(base.paths.kg_graph) if cfg.fidelity.kg_concepts else None
     result = postprocess(recipe, records["prompts"], records["generations"], records["rejections"],
-                         records["notes"], cfg, base.seed, progress=True, corpus=corpus)
+                         records["notes"], cfg, base.seed, progress=True, corpus=corpus, kg=kg)
     out = Path(cfg.synthetic_dir) / corpus
     write_jsonl(out / "records.jsonl", result.kept)
     write_jsonl(out / "dropped.jsonl", result.dropped)

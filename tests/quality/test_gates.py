@@ -37,5 +37,5 @@ def test_unmeasured_and_disabled_limits_are_not_checked():
 
 def test_unknown_override_key_lists_the_valid_ones():
     with pytest.raises(ConfigError, match=r"postprocess.recipes.rephrase.limits: unknown key 'max_leak'; valid keys: "
-                                          r"max_check_dropped_fraction, max_dropped_fraction"):
+                                          r"max_check_dropped_fraction, max_degenerate_fraction, max_dropped_fraction"):
         resolve_limits(DEFAULTS, {"max_leak": 0.1}, "rephrase")

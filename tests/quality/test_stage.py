@@ -13,6 +13,8 @@ import yaml
 from typer.testing import CliRunner
 
 from clinsynth.cli import app
+from clinsynth.kg import KnowledgeGraph
+from clinsynth.kg.graph import build_multidigraph
 from clinsynth.quality.gates import QualityGateError
 from tests.quality.conftest import FIXTURES
 
@@ -31,6 +33,8 @@ def _project(tmp_path: Path, **limits) -> Path:
                       ("generations/rephrase.rejections.jsonl", "data/generations/rephrase.rejections.jsonl")]:
         (tmp_path / dest).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(FIXTURES / rel, tmp_path / dest)
+    kg = KnowledgeGraph(build_multidigraph([("ICD10CM:I10", {"label": "Hypertension", "type": "Disease"})], []))
+    kg.save(tmp_path / params["base"]["paths"]["kg_graph"])  # fidelity links concepts to base.paths.kg_graph
     return tmp_path
 
 

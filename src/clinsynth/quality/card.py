@@ -36,6 +36,8 @@ class DataCard:
     membership: dict[str, Any]
     limits: dict[str, Any]
     inputs: dict[str, str]  # path -> sha256 of the file read
+    degeneracy: dict[str, Any] = dataclasses.field(default_factory=dict)  # {stripped, dropped} by reason
+    fidelity: dict[str, Any] = dataclasses.field(default_factory=dict)  # {kg_linked, corpus, templates}
 
 
 def parse_identity(identity: str) -> dict[str, Any]:
@@ -62,12 +64,29 @@ def build_card(recipe: str, prompts: Sequence[Prompt], generations: Sequence[Gen
         membership=metrics["membership"],
         limits=metrics["limits"],
         inputs=dict(sorted(inputs.items())),
+        degeneracy={k: metrics.get("degeneracy", {}).get(k, {}) for k in ("stripped", "dropped")},
+        fidelity={k: metrics.get("fidelity", {}).get(k) for k in ("kg_linked", "corpus", "templates")},
     )
 
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[str]:
     lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
     lines += ["| " + " | ".join("" if v is None else str(v) for v in row) + " |" for row in rows]
+    return lines
+
+
+def _fidelity_lines(card: DataCard) -> list[str]:
+    d, f = card.degeneracy, card.fidelity
+    lines = ["## Degeneracy and fidelity", "",
+             "Stripped: " + (", ".join(f"{k} {n}" for k, n in d.get("stripped", {}).items()) or "nothing")
+             + "; dropped: " + (", ".join(f"{k} {n}" for k, n in d.get("dropped", {}).items()) or "none") + ".", ""]
+    templates = f.get("templates") or {}
+    if templates:
+        rows = [(t, s["measured"], (s.get("retained") or {}).get("mean"), s.get("with_invented"),
+                 s.get("with_changed_values")) for t, s in templates.items()]
+        lines += _table(["template", "records", "retained (mean)", "with invented concepts", "with changed values"], rows)
+        lines += ["", "Concepts are KG nodes" + ("" if f.get("kg_linked") else " (no KG linked: values only)")
+                  + "; see docs/quality.md (Fidelity) for what the figures cannot see.", ""]
     return lines
 
 
@@ -115,7 +134,7 @@ def render_card(card: DataCard) -> str:
               f"Cross-validated ROC AUC of telling {mem['members']} member notes ({mem['member_set']}) from "
               f"{mem['non_members']} held-out notes by their TF-IDF closeness to the corpus: **{mem['auc']}** "
               f"(0.5 is best; {mem['status']}). Nearest-note member share: {mem['nearest_member_share']}.",
-              "", "## Limits", ""]
+              "", *_fidelity_lines(card), "## Limits", ""]
     lines += _table(["limit", "metric", "value", "limit value", "status"],
                     [(f"`{v['param']}`", v["metric"], v["value"], v["limit"], v["status"]) for v in card.limits.values()])
     lines += ["", "## Inputs", ""]

@@ -25,6 +25,16 @@ def explain_dropped(dropped: dict[str, Any], kept: dict[str, Any] | None = None,
                      f"{leak.get('source_longest_span')} tokens, overlap {_fmt(leak.get('source_overlap'))}")
     if dropped.get("checks"):
         lines.append("  checks: " + ", ".join(f"{k} {v:.3f}" for k, v in sorted(dropped["checks"].items())))
+    if dropped.get("strips"):
+        lines.append("  stripped before the checks: " + ", ".join(dropped["strips"]))
+    fid = dropped.get("fidelity") or {}
+    if fid.get("retained") is not None:
+        lines.append(f"  fidelity: retained {len(fid['retained_concepts'])} of {len(fid['source_concepts'])} "
+                     f"source concepts ({fid['retained']:.3f})")
+    if fid.get("invented"):
+        lines.append("  invented: " + ", ".join(fid["invented"]))
+    if fid.get("changed_values"):
+        lines.append("  changed values: " + ", ".join(fid["changed_values"]))
     if dropped.get("duplicate_of"):
         lines.append(f"  duplicates kept record {dropped['duplicate_of']}: Jaccard exact "
                      f"{dropped['jaccard_exact']:.3f}, MinHash estimate {dropped['jaccard_estimated']:.3f}")

@@ -21,6 +21,7 @@ class QualityGateError(InputError, RuntimeError):
 
 # limit key -> (metric path in metrics/quality_R.json, kind)
 LIMIT_METRICS: dict[str, tuple[str, Literal["max", "min"]]] = {
+    "max_degenerate_fraction": ("degeneracy.dropped_fraction", "max"),
     "max_check_dropped_fraction": ("checks.dropped_fraction", "max"),
     "max_dropped_fraction": ("leakage.dropped_fraction", "max"),
     "max_duplicate_fraction": ("dedup.dropped_fraction", "max"),

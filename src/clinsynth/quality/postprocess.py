@@ -3,9 +3,12 @@
 Order, each step only on the records that survived the previous ones (generations sorted by id, so the
 result does not depend on file order):
 
+0. degeneracy (:mod:`clinsynth.quality.degeneracy`): strip a preamble, a sign-off and code fences (counted),
+   drop repetitive, wrong-language and chatter-only replies;
 1. recipe check (:mod:`clinsynth.quality.checks`), if the recipe registered one;
 2. leakage against every *train* note (one :class:`NgramIndex`): dropped when ``longest_span > max_span``
-   or ``overlap > max_overlap``. Leakage against the record's own prompted source notes (resolved from the
+   or ``overlap > max_overlap``. Fidelity (:mod:`clinsynth.quality.fidelity`: KG concepts retained and
+   invented, changed values) is measured on every record that passed step 1, gated only where params say so. Leakage against the record's own prompted source notes (resolved from the
    prompt's ``source_ids``: note ids or chunk ids ``<note_id>:<k>``) is measured and reported apart;
 3. exact, then near-duplicates (:mod:`clinsynth.quality.dedup`);
 4. on the kept records: diversity and the membership audit.
@@ -25,10 +28,14 @@ from typing import Any
 from tqdm import tqdm
 
 from clinsynth.corpus import Note
+from clinsynth.kg import KnowledgeGraph
 from clinsynth.params import Fraction, NonNegativeFloat, NonNegativeInt, PositiveInt, from_mapping
 from clinsynth.quality.checks import RECIPE_CHECKS, CheckOutcome, recipe_check
 from clinsynth.quality.dedup import DedupConfig, find_duplicates
+from clinsynth.quality.degeneracy import DegeneracyConfig, screen_degenerate
 from clinsynth.quality.diversity import measure_diversity
+from clinsynth.quality.fidelity import (ConceptLinker, FidelityConfig, fidelity_metrics, fidelity_reason,
+                                        measure_fidelity, strings_of)
 from clinsynth.quality.gates import LIMIT_METRICS, evaluate_limits, resolve_limits
 from clinsynth.quality.inputs import Generation, Prompt, QualityInputError, Rejection, note_of_source, synthetic_text
 from clinsynth.quality.leakage import Leakage, NgramIndex
@@ -66,10 +73,13 @@ class PostprocessConfig:
     diversity: DiversityConfig
     membership: MembershipConfig
     recipes: dict[str, RecipeParams]  # keyed by corpus
+    degeneracy: DegeneracyConfig = dataclasses.field(default_factory=DegeneracyConfig)
+    fidelity: FidelityConfig = dataclasses.field(default_factory=FidelityConfig)
     # corpus -> the recipe whose prompts it answers (the postprocess@<corpus> items; a corpus is one
     # generations file, data/generations/<corpus>.jsonl: kg_notes_lora answers the kg_notes prompts)
     corpora: dict[str, str] = dataclasses.field(default_factory=dict)
     # hard limits (see clinsynth.quality.gates.LIMIT_METRICS); None disables one
+    max_degenerate_fraction: Fraction | None = 0.5
     max_check_dropped_fraction: Fraction | None = 0.5
     max_dropped_fraction: Fraction | None = 0.5
     max_duplicate_fraction: Fraction | None = 0.5
@@ -91,7 +101,9 @@ class SyntheticRecord:
     source_ids: list[str]
     text: str
     leakage: dict[str, Any]  # train_longest_span, train_overlap, source_longest_span, source_overlap (None: unresolved)
-    checks: dict[str, float]  # the recipe check's figures
+    checks: dict[str, float]  # the recipe check's figures and the degeneracy figures
+    strips: list[str] = dataclasses.field(default_factory=list)  # preamble | sign_off | code_fence removed
+    fidelity: dict[str, Any] = dataclasses.field(default_factory=dict)  # see clinsynth.quality.fidelity
 
 
 @dataclasses.dataclass(frozen=True)
@@ -100,13 +112,15 @@ class DroppedRecord:
     recipe: str
     prompt_id: str
     text: str
-    reason: str  # <check reason> | leakage_span | leakage_overlap | exact_duplicate | near_duplicate
+    reason: str  # <degeneracy reason> | <check reason> | <fidelity reason> | leakage_span | leakage_overlap | exact_duplicate | near_duplicate
     detail: str
     duplicate_of: str | None  # the kept record a duplicate repeats
     jaccard_estimated: float | None
     jaccard_exact: float | None
     leakage: dict[str, Any]
     checks: dict[str, float]
+    strips: list[str] = dataclasses.field(default_factory=list)
+    fidelity: dict[str, Any] = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -172,11 +186,13 @@ def _leak_reason(leak: Leakage, cfg: LeakageConfig) -> tuple[str, str] | None:
 
 def postprocess(recipe: str, prompts: Sequence[Prompt], generations: Sequence[Generation],
                 rejections: Sequence[Rejection], notes: Sequence[Note], cfg: PostprocessConfig, seed: int,
-                progress: bool = False, corpus: str | None = None) -> PostprocessResult:
+                progress: bool = False, corpus: str | None = None,
+                kg: KnowledgeGraph | None = None) -> PostprocessResult:
     """Run the gates of one recipe's corpus; see the module docstring for the order and the figures.
 
     ``corpus`` names the generations when they are not the recipe's own (default: ``recipe``): its settings
-    are ``cfg.recipes[corpus]`` and its limits are reported as ``quality_<corpus>``."""
+    are ``cfg.recipes[corpus]`` and its limits are reported as ``quality_<corpus>``. ``kg``: the graph the
+    fidelity figures link concepts to (None: changed values only)."""
     corpus = corpus or recipe
     timings: dict[str, float] = {}
     clock = time.perf_counter()
@@ -192,23 +208,39 @@ def postprocess(recipe: str, prompts: Sequence[Prompt], generations: Sequence[Ge
         raise QualityInputError(f"postprocess.recipes.{corpus}.check is set but no check is registered for "
                                 f"{recipe!r}; registered: {sorted(RECIPE_CHECKS)}")
 
+    by_id = {n.id: n for n in notes}
+    source_leak = _SourceLeakage(by_id, cfg.leakage.ngram)
+    linker = ConceptLinker(kg, cfg.fidelity) if kg is not None and cfg.fidelity.kg_concepts else None
     dropped: list[DroppedRecord] = []
     survivors: list[tuple[Generation, CheckOutcome]] = []
+    strips: dict[str, list[str]] = {}
+    fidelity: dict[str, dict[str, Any]] = {}
+    degenerate: list[DroppedRecord] = []
     for g in gens:
-        outcome = check.run(prompt_of[g.prompt_id], g, check_cfg) if check else CheckOutcome({})
-        outcome = dataclasses.replace(outcome, figures=round_floats(outcome.figures))
-        if outcome.reason:
-            dropped.append(DroppedRecord(g.id, recipe, g.prompt_id, g.text, outcome.reason, outcome.detail,
-                                         None, None, None, {}, outcome.figures))
+        p = prompt_of[g.prompt_id]
+        screened = screen_degenerate(g.text, _source_text(p, source_leak), cfg.degeneracy)
+        figures = round_floats(screened.figures)
+        if screened.reason:
+            degenerate.append(DroppedRecord(g.id, recipe, g.prompt_id, g.text, screened.reason, screened.detail,
+                                            None, None, None, {}, figures, screened.strips))
+            continue
+        g, strips[g.id] = dataclasses.replace(g, text=screened.text), screened.strips
+        outcome = check.run(p, g, check_cfg) if check else CheckOutcome({})
+        outcome = dataclasses.replace(outcome, figures=round_floats({**outcome.figures, **figures}))
+        fidelity[g.id] = measure_fidelity(g.text, p.vars, recipe, linker, cfg.fidelity)
+        why = (outcome.reason, outcome.detail) if outcome.reason else fidelity_reason(fidelity[g.id], cfg.fidelity)
+        if why:
+            dropped.append(DroppedRecord(g.id, recipe, g.prompt_id, g.text, why[0], why[1],
+                                         None, None, None, {}, outcome.figures, strips[g.id], fidelity[g.id]))
         else:
             survivors.append((g, outcome))
+    n_degenerate = len(degenerate)
+    dropped = degenerate + dropped
     n_check_dropped = len(dropped)
     timings["checks"] = time.perf_counter() - clock
 
     clock = time.perf_counter()
-    by_id = {n.id: n for n in notes}
     train_index = NgramIndex(cfg.leakage.ngram).add(n.text for n in notes if n.split == "train")
-    source_leak = _SourceLeakage(by_id, cfg.leakage.ngram)
     leaks: dict[str, dict[str, Any]] = {}
     clean: list[tuple[Generation, CheckOutcome]] = []
     for g, outcome in tqdm(survivors, desc=f"leakage {recipe}", unit="rec", disable=not progress):
@@ -217,7 +249,7 @@ def postprocess(recipe: str, prompts: Sequence[Prompt], generations: Sequence[Ge
         why = _leak_reason(train_leak, cfg.leakage)
         if why:
             dropped.append(DroppedRecord(g.id, recipe, g.prompt_id, g.text, why[0], why[1], None, None, None,
-                                         leaks[g.id], outcome.figures))
+                                         leaks[g.id], outcome.figures, strips[g.id], fidelity[g.id]))
         else:
             clean.append((g, outcome))
     n_leak_dropped = len(dropped) - n_check_dropped
@@ -236,11 +268,11 @@ def postprocess(recipe: str, prompts: Sequence[Prompt], generations: Sequence[Ge
                       f">= threshold {cfg.dedup.threshold}")
             dropped.append(DroppedRecord(g.id, recipe, g.prompt_id, g.text, f"{d.kind}_duplicate", detail,
                                          d.duplicate_of, d.jaccard_estimated, d.jaccard_exact, leaks[g.id],
-                                         outcome.figures))
+                                         outcome.figures, strips[g.id], fidelity[g.id]))
             continue
         p = prompt_of[g.prompt_id]
         kept.append(SyntheticRecord(g.id, recipe, g.prompt_id, p.template, g.model, list(p.source_ids), g.text,
-                                    leaks[g.id], outcome.figures))
+                                    leaks[g.id], outcome.figures, strips[g.id], fidelity[g.id]))
     timings["dedup"] = time.perf_counter() - clock
 
     clock = time.perf_counter()
@@ -259,7 +291,7 @@ def postprocess(recipe: str, prompts: Sequence[Prompt], generations: Sequence[Ge
     outside = sum(1 for p in prompts for s in source_leak.sources(p) if s.split != "train")
     rejected = Counter(r.reason for r in rejections)
     answered = {g.prompt_id for g in gens} | {r.prompt_id for r in rejections}
-    checked = [o.figures for _, o in survivors] + [d.checks for d in dropped[:n_check_dropped]]
+    checked = [o.figures for _, o in survivors] + [d.checks for d in dropped[n_degenerate:n_check_dropped]]
     metrics = {
         "recipe": recipe,
         "corpus": corpus,
@@ -272,8 +304,8 @@ def postprocess(recipe: str, prompts: Sequence[Prompt], generations: Sequence[Ge
             "kept": len(kept), "kept_fraction": len(kept) / n if n else 0.0,
         },
         "checks": {
-            "registered": check is not None, "dropped": n_check_dropped,
-            "dropped_fraction": n_check_dropped / n if n else 0.0,
+            "registered": check is not None, "dropped": n_check_dropped - n_degenerate,
+            "dropped_fraction": (n_check_dropped - n_degenerate) / n if n else 0.0,
             "figures": {name: summarize([f[name] for f in checked if name in f])
                         for name in sorted({k for f in checked for k in f})},
         },
@@ -294,6 +326,8 @@ def postprocess(recipe: str, prompts: Sequence[Prompt], generations: Sequence[Ge
             "exact": reasons.get("exact_duplicate", 0), "near": reasons.get("near_duplicate", 0),
             "dropped_fraction": len(dups) / n if n else 0.0,
         },
+        "degeneracy": _degeneracy_metrics(strips, degenerate, [o.figures for _, o in survivors], cfg.degeneracy, n),
+        "fidelity": fidelity_metrics(gens, prompt_of, fidelity, linker is not None, cfg.fidelity),
         "diversity": diversity,
         "membership": membership,
     }
@@ -314,3 +348,23 @@ def _audit(kept: list[SyntheticRecord], prompts: Sequence[Prompt], notes: Sequen
     else:
         members, kind = train, "train_notes"
     return {"member_set": kind, **membership_audit([r.text for r in kept], members, held_out, cfg, seed)}
+
+
+def _source_text(prompt: Prompt, source_leak: _SourceLeakage) -> str | None:
+    """What the language check compares with: the prompt's source notes, else every string of its vars."""
+    sources = source_leak.sources(prompt)
+    if sources:
+        return "\n".join(n.text for n in sources)
+    return "\n".join(strings_of(prompt.vars)) or None
+
+
+def _degeneracy_metrics(strips: dict[str, list[str]], degenerate: list[DroppedRecord],
+                        figures: list[dict[str, float]], cfg: DegeneracyConfig, n: int) -> dict[str, Any]:
+    stripped = Counter(s for done in strips.values() for s in done)
+    reasons = Counter(d.reason for d in degenerate)
+    names = ("repeated_ngram_share", "longest_repeated_span", "compression_ratio", "stopword_ratio")
+    return {"settings": dataclasses.asdict(cfg),
+            "stripped": dict(sorted(stripped.items())), "stripped_records": sum(1 for v in strips.values() if v),
+            "dropped": dict(sorted(reasons.items())), "dropped_total": len(degenerate),
+            "dropped_fraction": len(degenerate) / n if n else 0.0,
+            "figures": {k: summarize([f[k] for f in figures if k in f]) for k in names}}

@@ -28,7 +28,7 @@ th{background:#f6f8fa}td.num{text-align:right;font-variant-numeric:tabular-nums}
 .pair{display:grid;grid-template-columns:1fr 1fr;gap:12px;margin-bottom:14px}
 .pair>div{border:1px solid #d0d7de;border-radius:6px;padding:8px;white-space:pre-wrap;font-size:12.5px}
 .pair h4{margin:0 0 4px;font-size:12px;color:#57606a;white-space:normal}
-mark{background:#ffd8a8;border-radius:2px}.better{color:#1a7f37;font-weight:bold}.worse{color:#cf222e;font-weight:bold}
+mark{background:#ffd8a8;border-radius:2px}mark.invented{background:#ffc1c0}.better{color:#1a7f37;font-weight:bold}.worse{color:#cf222e;font-weight:bold}
 .same{color:#6e7781}.failed{color:#cf222e;font-weight:bold}.passed{color:#1a7f37}.note{color:#57606a}
 #missing li{margin:2px 0}img.plot{max-width:100%;display:block;margin:8px 0;border:1px solid #eaeef2}
 """
@@ -122,6 +122,50 @@ def leakage_panels(quality: dict[str, Any]) -> dict[str, dict[str, dict[str, int
     return panels
 
 
+def mark_terms(text: str, terms: list[str]) -> str:
+    """``text`` escaped, each of ``terms`` (case-insensitive) wrapped in ``<mark class="invented">``."""
+    if not terms:
+        return esc(text)
+    pattern = re.compile("|".join(re.escape(t) for t in sorted(terms, key=len, reverse=True)), re.IGNORECASE)
+    out, last = [], 0
+    for m in pattern.finditer(text):
+        out += [esc(text[last:m.start()]), f'<mark class="invented">{esc(m.group(0))}</mark>']
+        last = m.end()
+    return "".join(out) + esc(text[last:])
+
+
+def render_fidelity(q: dict[str, Any]) -> str:
+    """Degeneracy strips and drops, retention/invention per template, the worst records (invented marked)."""
+    d, f = q.get("degeneracy"), q.get("fidelity")
+    parts = []
+    if d:
+        rows = [[f"stripped: {k}", v] for k, v in d.get("stripped", {}).items()]
+        rows += [[f"dropped: {k}", v] for k, v in d.get("dropped", {}).items()]
+        parts.append("<h4>Degeneracy</h4>" + (table(["count", "value"], rows) if rows else
+                                                '<p class="note">Nothing stripped or dropped.</p>'))
+    if not f:
+        return "".join(parts)
+    header = ["template", "records", "retained mean", "retained p50", "with invented", "invented mean",
+              "with changed values", "changed values mean"]
+
+    def row(name: str, s: dict[str, Any]) -> list[Any]:
+        return [name, s.get("measured"), s.get("retained", {}).get("mean"), s.get("retained", {}).get("p50"),
+                s.get("with_invented"), s.get("invented", {}).get("mean"), s.get("with_changed_values"),
+                s.get("changed_values", {}).get("mean")]
+
+    rows = [row(t, s) for t, s in f.get("templates", {}).items()] + [row("(corpus)", f.get("corpus", {}))]
+    note = "" if f.get("kg_linked") else '<p class="note">No KG linked: changed values only.</p>'
+    parts.append("<h4>Fidelity: KG concepts retained and invented, values changed</h4>" + note + table(header, rows))
+    worst = [[w["id"], w["template"], w.get("retained"), ", ".join(w.get("invented") or []) or "—",
+              ", ".join(w.get("changed_values") or []) or "—", mark_terms(w.get("excerpt", ""), w.get("invented_terms") or [])]
+             for w in f.get("worst", [])]
+    if worst:
+        parts.append('<h5>Worst records (most invented concepts and changed values, then lowest retention; '
+                     'invented concepts <mark class="invented">marked</mark>)</h5>'
+                     + table(["id", "template", "retained", "invented", "changed values", "excerpt"], worst, raw={5}))
+    return f'<section class="fidelity">{"".join(parts)}</section>'
+
+
 def render_quality(r: RecipeInputs) -> tuple[str, list[str]]:
     """The quality section and its figures (kept apart so the plots section can hold them)."""
     q = r.quality
@@ -147,6 +191,7 @@ def render_quality(r: RecipeInputs) -> tuple[str, list[str]]:
     if membership.get("status"):
         extra.append(["membership status", membership["status"]])
     parts.append("<h4>Diversity and membership audit</h4>" + table(["metric", "value"], extra))
+    parts.append(render_fidelity(q))
     limits = [[name, lim.get("metric"), lim.get("value"), lim.get("limit"),
                f'<span class="{esc(lim.get("status"))}">{esc(lim.get("status"))}</span>']
               for name, lim in q.get("limits", {}).items()]

@@ -21,7 +21,7 @@ def requests(n: int) -> list[Request]:
 
 
 def main(model_dir: str, cache_path: str, n: int) -> None:
-    backend = TransformersBackend(TransformersConfig(model=model_dir, dtype="bfloat16", batch_size=4, threads=1))
+    backend = TransformersBackend(TransformersConfig(model=model_dir, dtype="float16", batch_size=4, threads=1))
     with GenerationCache(cache_path) as cache:
         fresh = sum(not o.cached for o in run_requests(requests(n), backend, cache))
     print(fresh)

@@ -55,7 +55,9 @@ def test_left_pad_shapes_and_mask() -> None:
 
 @pytest.fixture(scope="module")
 def tiny_backend(tiny_model_dir: Path) -> TransformersBackend:
-    return TransformersBackend(TransformersConfig(model=str(tiny_model_dir), dtype="bfloat16", batch_size=16, threads=1))
+    # float16, the dtype params.yaml generates in: bfloat16 is batch-invariant on some CPUs only (not on an AMX
+    # Xeon, docs/generation.md; one contract test's reply differed on an AMD EPYC Zen 4), so asserting it is flaky
+    return TransformersBackend(TransformersConfig(model=str(tiny_model_dir), dtype="float16", batch_size=16, threads=1))
 
 
 def requests_of_mixed_length(sampling: SamplingParams, n: int = 16) -> list[Request]:
@@ -64,21 +66,13 @@ def requests_of_mixed_length(sampling: SamplingParams, n: int = 16) -> list[Requ
             for i in range(n)]
 
 
-@pytest.fixture(scope="module")
-def tiny_fp16_backend(tiny_model_dir: Path) -> TransformersBackend:
-    return TransformersBackend(TransformersConfig(model=str(tiny_model_dir), dtype="float16", batch_size=16, threads=1))
-
-
-@pytest.mark.parametrize(("temperature", "dtype"), [(0.0, "bfloat16"), (0.9, "bfloat16"), (0.9, "float16")])
-def test_batch_of_16_equals_each_request_alone(tiny_backend: TransformersBackend,
-                                               tiny_fp16_backend: TransformersBackend,
-                                               temperature: float, dtype: str) -> None:
-    backend = tiny_backend if dtype == "bfloat16" else tiny_fp16_backend
+@pytest.mark.parametrize("temperature", [0.0, 0.9])
+def test_batch_of_16_equals_each_request_alone(tiny_backend: TransformersBackend, temperature: float) -> None:
     sampling = SamplingParams(temperature=temperature, top_p=0.9, max_new_tokens=32)
     requests = requests_of_mixed_length(sampling)
-    batched = {c.request_id: c for c in backend.generate(requests)}
+    batched = {c.request_id: c for c in tiny_backend.generate(requests)}
     assert sorted(batched) == [r.id for r in requests]
-    alone = {r.id: next(iter(backend.generate([r]))) for r in requests}
+    alone = {r.id: next(iter(tiny_backend.generate([r]))) for r in requests}
     assert {k: (c.text, c.finish_reason) for k, c in batched.items()} == \
            {k: (c.text, c.finish_reason) for k, c in alone.items()}
     # rows really finished at different steps (finished rows leave the batch mid-decode)
@@ -89,7 +83,7 @@ def test_batch_order_and_size_do_not_matter(tiny_backend: TransformersBackend) -
     sampling = SamplingParams(temperature=0.8, top_p=0.95, max_new_tokens=24)
     requests = requests_of_mixed_length(sampling, 10)
     a = {c.request_id: c.text for c in tiny_backend.generate(requests)}
-    small = TransformersBackend(TransformersConfig(model=tiny_backend.config.model, dtype="bfloat16",
+    small = TransformersBackend(TransformersConfig(model=tiny_backend.config.model, dtype="float16",
                                                    batch_size=3, threads=1))
     b = {c.request_id: c.text for c in small.generate(list(reversed(requests)))}
     assert a == b
@@ -141,18 +135,18 @@ def test_decode_never_runs_a_single_row(tiny_backend: TransformersBackend) -> No
     assert min(decode_rows) == 2 and max(b for b, _ in shapes) == 5
 
 
-def test_float16_overflow_stops_with_the_fix(tiny_fp16_backend: TransformersBackend) -> None:
+def test_float16_overflow_stops_with_the_fix(tiny_backend: TransformersBackend) -> None:
     """Activations past float16's range give inf/NaN logits: an error naming the dtype fix, not garbage text."""
     from clinsynth.generation.sampling import DecodeError
 
-    head = tiny_fp16_backend.model.lm_head.weight
+    head = tiny_backend.model.lm_head.weight
     saved = head.detach().clone()
     try:
         with torch.no_grad():
             head.mul_(6e4)
         request = Request("a", (Message("user", "hello"),), 1, SamplingParams(temperature=0.0, max_new_tokens=4))
         with pytest.raises(DecodeError, match=r"non-finite logits at decode step 0 .*dtype: bfloat16"):
-            list(tiny_fp16_backend.generate([request]))
+            list(tiny_backend.generate([request]))
     finally:
         with torch.no_grad():
             head.copy_(saved)

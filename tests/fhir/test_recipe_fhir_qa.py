@@ -86,9 +86,24 @@ def test_parser_accepts(reply, question, answer, ids):
     ("What is the treatment for Influenza?", "missing_answer", "without an answer"),
     ("Question: What about R7?\nAnswer: 78 kg", "unknown_resource_id", "cites ['R7'] not among the prompt's ['R1', 'R2']"),
     ("Question: What is the weight?\nAnswer: nothing is known", "answer_not_grounded", "shares no word with ['R2']"),
+    ("Question: What is the weight?\nAnswer: 87 kg on 2021-06-10", "answer_value_changed",
+     "holds ['87'], which no cited entry of ['R2'] holds"),
+    ("Question: When was it weighed?\nAnswer: 78 kg on 2021-07-10", "answer_value_changed", "holds ['2021-07-10']"),
 ])
 def test_parser_rejects(reply, reason, detail):
     parsed = fhir_qa.parse_completion(reply, PROMPT)
     assert isinstance(parsed, Rejection)
     assert (parsed.prompt_id, parsed.reason) == (PROMPT["id"], reason) and reason in fhir_qa.REJECTION_REASONS
     assert detail in parsed.detail
+
+
+@pytest.mark.parametrize("answer, changed", [
+    ("78 kg, measured on 2021-06-10.", []),
+    ("78 kg in June 2021", []),                 # a date's parts: 2021 is in 2021-06-10
+    ("78 kg on 10/06/2021", []),                # another date format, the same parts
+    ("78.5 kg", ["78.5"]),                      # a dose or measurement that is not in the record
+    ("The weight was 7.8 kg", ["7.8"]),
+    ("bronchitis", []),
+])
+def test_answer_values_are_read_against_the_cited_entries(answer, changed):
+    assert fhir_qa.changed_values(answer, PROMPT["vars"]["resources"][1]["text"]) == changed

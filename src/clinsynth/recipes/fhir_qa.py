@@ -19,7 +19,8 @@ Tolerated: bullets, ``**bold**`` labels, ``Q:``/``A:``, no labels at all (the qu
 first '?', the answer what follows it). Rejected with a counted reason (:data:`REJECTION_REASONS`):
 ``empty``, ``refusal``, ``no_question`` (no '?'), ``missing_answer``, ``unknown_resource_id`` (an ``R<n>``
 not in the prompt), ``answer_not_grounded`` (the answer shares no content word or number with the cited
-entries). Parsed fields: ``patient_id``, ``question``, ``answer``, ``refs``, ``resource_ids`` (FHIR ids).
+entries), ``answer_value_changed`` (a number or date in the answer that no cited entry holds: "78 kg" for an
+entry of 87 kg; parts count, so "June 2021" is read against "2021-06-10"). Parsed fields: ``patient_id``, ``question``, ``answer``, ``refs``, ``resource_ids`` (FHIR ids).
 
 Under a reply contract (``sample.fhir_qa.contract: json``, :func:`build_contract`) the reply is the JSON object
 ``{question, answer, resource_ids}`` with ``resource_ids`` among the prompt's refs; the parser reads it (only for
@@ -43,12 +44,14 @@ from clinsynth.records import read_jsonl
 
 NAME = "fhir_qa"
 REJECTION_REASONS = ("empty", "refusal", "no_question", "missing_answer", "unknown_resource_id",
-                     "answer_not_grounded", "malformed_json")
+                     "answer_not_grounded", "answer_value_changed", "malformed_json")
 LABEL = re.compile(r"^[\s>*#\-•]*\**\s*(?P<label>question|q|answers?|a|entry|entries|ref|resource)\s*\**\s*[:=]\s*\**\s*",
                    re.IGNORECASE | re.MULTILINE)
 ANSWER_LABEL = re.compile(r"^[\s*]*(?:answers?|a)\s*\**\s*[:=]\s*\**\s*", re.IGNORECASE)
 REF = re.compile(r"\bR(\d{1,3})\b")
 WORD = re.compile(r"[a-z0-9]+(?:\.[0-9]+)?")
+VALUE = re.compile(r"\d+(?:[.,/:-]\d+)*")  # the same values clinsynth.quality.fidelity counts as changed
+VALUE_PART = re.compile(r"\d+")
 STOPWORDS = frozenset("a an and any are as at be been by did do does for from had has have in is it its of on or "
                       "the their there this to was were what when which who with patient patients answer entry".split())
 
@@ -128,6 +131,19 @@ def source_ids(record: dict[str, Any]) -> Sequence[str]:
 
 def _content_words(text: str) -> set[str]:
     return {w for w in WORD.findall(text.lower()) if w not in STOPWORDS and (len(w) > 2 or w.isdigit())}
+
+
+def _value_parts(text: str) -> set[int]:
+    return {int(p) for p in VALUE_PART.findall(text)}
+
+
+def changed_values(answer: str, cited_text: str) -> list[str]:
+    """Values of the answer (numbers, doses, dates) that no single value of the cited entries holds: ``78``
+    against an entry of ``87 kg`` is changed; ``2021`` and ``10/06/2021`` pass against ``2021-06-10`` (their
+    parts are all parts of that one value), ``2021-07-10`` does not."""
+    held = [_value_parts(m.group(0)) for m in VALUE.finditer(cited_text)]
+    return [v for v in dict.fromkeys(m.group(0) for m in VALUE.finditer(answer))
+            if not any(_value_parts(v) <= parts for parts in held)]
 
 
 def _split_reply(text: str) -> tuple[str, str]:
@@ -214,5 +230,9 @@ def parse_completion(text: str, prompt: dict[str, Any]) -> dict[str, Any] | Reje
     cited = set().union(*(_content_words(shown[r]["text"]) for r in refs))
     if not _content_words(answer) & cited:
         return Rejection(pid, "answer_not_grounded", f"answer {answer[:80]!r} shares no word with {refs}")
+    changed = changed_values(answer, "\n".join(shown[r]["text"] for r in refs))
+    if changed:
+        return Rejection(pid, "answer_value_changed", f"answer {answer[:80]!r} holds {changed[:3]}, which no cited "
+                                                      f"entry of {refs} holds")
     return {"patient_id": prompt["vars"]["patient_id"], "question": question.split("?")[0].strip() + "?",
             "answer": answer[:400], "refs": refs, "resource_ids": [shown[r]["id"] for r in refs]}

@@ -99,6 +99,15 @@ def test_check_is_registered_and_drops_below_minimum():
     assert check.run(empty, gen, kn.KgNotesCheckConfig(min_symptom_usage=0.5)).reason is None
 
 
+def test_check_measures_whether_the_note_names_the_disease():
+    check = recipe_check("kg_notes")
+    prompt = Prompt("p", "kg_notes", "kg_notes.full.v1", "sha", [], {"disease": "Acute bronchitis", "symptoms": []}, [], 1)
+    named = Generation("g", "p", "m", "s", "Assessment: acute  bronchitis, fever.", "stop", 1, 1)
+    other = Generation("g", "p", "m", "s", "Assessment: sinusitis.", "stop", 1, 1)
+    assert check.run(prompt, named, kn.KgNotesCheckConfig()).figures == {"disease_used": 1.0}
+    assert check.run(prompt, other, kn.KgNotesCheckConfig()).figures == {"disease_used": 0.0}
+
+
 def test_upsample_draws_target_rare_codes_and_leave_the_main_draws_alone(notes, tiny_kg):
     # train frequencies: A01 2, B01 2, E01 1 -> with rare_max_train_notes 1 only E01 is rare
     upsample = kn.UpsampleConfig(n_prompts=4, targets="rare", templates=["kg_notes.full.v1"])

@@ -443,11 +443,16 @@ class KgNotesCheckConfig:
 
 @register_check("kg_notes", KgNotesCheckConfig)
 def check_kg_notes(prompt: Any, generation: Any, cfg: KgNotesCheckConfig) -> CheckOutcome:
-    """Symptom usage ratio of the note (prompts without symptoms: no figure, never dropped)."""
+    """Symptom usage ratio of the note (prompts without symptoms: no usage figure, never dropped) and
+    ``disease_used`` (1.0 when the note names the prompt's disease, 0.0 when not; measured only)."""
+    figures: dict[str, float] = {}
+    if prompt.vars.get("disease"):
+        figures["disease_used"] = float(mentions(generation.text, [prompt.vars["disease"]]))
     usage = symptom_usage(generation.text, prompt.vars.get("symptoms") or [])
     if usage is None:
-        return CheckOutcome({})
+        return CheckOutcome(figures)
+    figures["symptom_usage"] = usage
     if usage < cfg.min_symptom_usage:
-        return CheckOutcome({"symptom_usage": usage}, "symptom_usage_low",
+        return CheckOutcome(figures, "symptom_usage_low",
                             f"{usage:.2f} of {len(prompt.vars['symptoms'])} symptoms < min {cfg.min_symptom_usage}")
-    return CheckOutcome({"symptom_usage": usage})
+    return CheckOutcome(figures)

@@ -6,7 +6,9 @@
 Reports tokens/s for (a) a naive per-request ``model.generate`` loop, (b) our transformers backend
 (batched seeded decode), (c) llama-cpp-python on the same GGUF if installed; then the cache-hit
 fraction after editing one of three templates (expected 2/3) and the generated-twice count after
-a SIGKILL at ~50% and a rerun (expected 0). Prompts come from ``data/prompts/rephrase.jsonl`` if it
+a SIGKILL at ~50% and a rerun (expected 0); then (d) tokens/s of our backend with and without a reply
+contract (``bench/contract_cost.py``'s arms, each in its own subprocess, at ``--batch-size``; ``--skip
+contracts`` leaves it out). Prompts come from ``data/prompts/rephrase.jsonl`` if it
 exists, else from the test fixture chunks rendered under the rephrase templates.
 """
 
@@ -168,7 +170,8 @@ def main() -> None:
     parser.add_argument("--max-new-tokens", type=int, default=48)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--skip", nargs="*", default=[], choices=["naive", "ours", "llama_cpp", "edit", "kill"])
+    parser.add_argument("--skip", nargs="*", default=[], choices=["naive", "ours", "llama_cpp", "edit", "kill",
+                                                                      "contracts"])
     parser.add_argument("--worker-prompts", help=argparse.SUPPRESS)
     parser.add_argument("--worker-cache", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -218,6 +221,13 @@ def main() -> None:
             kill = kill_and_resume(args, load_prompts(max(args.n, 16)), Path(tmp))
             print(f"SIGKILL at ~50% then rerun: {kill} (expected generated_twice 0, "
                   f"rerun_generated = requests - committed_at_kill)")
+    if "contracts" not in args.skip:
+        print("(d) reply contracts, our backend (bench/contract_cost.py arms):", flush=True)
+        env = {**os.environ, "PYTHONPATH": str(REPO / "src") + os.pathsep + os.environ.get("PYTHONPATH", "")}
+        subprocess.run([sys.executable, str(REPO / "bench/contract_cost.py"), "--model", args.model, "--n", str(args.n),
+                        "--batch", str(args.batch_size), "--max-new-tokens", str(args.max_new_tokens),
+                        "--threads", str(args.threads), "--dtype", str(dtype).removeprefix("torch.")],
+                       env=env, check=True)
     print(f"# load avg at end {os.getloadavg()}")
 
 

@@ -28,6 +28,7 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=16)
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--max-new-tokens", type=int, default=None, help="default: the demo profile's")
+    parser.add_argument("--show", nargs="*", default=[], help="print the reply and detail of these rejection reasons")
     args = parser.parse_args()
 
     from clinsynth.generation.transformers_backend import TransformersBackend, TransformersConfig, prefer_sleeping_threads
@@ -66,6 +67,8 @@ def main() -> None:
             tokens += result.n_completion_tokens
             parsed = recipe.parse_completion(result.text, by_id[result.request_id])
             outcomes["parsed" if isinstance(parsed, dict) else parsed.reason] += 1
+            if not isinstance(parsed, dict) and parsed.reason in args.show:
+                print(f"  {arm} {parsed.reason}: {parsed.detail}\n    reply: {result.text[:300]!r}")
         print(json.dumps({"arm": arm, "outcomes": dict(sorted(outcomes.items())), "finish_reason": dict(finish),
                           "completion_tokens": tokens, "wall_s": round(wall, 1)}), flush=True)
 

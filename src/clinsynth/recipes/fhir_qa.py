@@ -170,7 +170,7 @@ def _split_reply(text: str) -> tuple[str, str]:
 def build_contract(record: dict[str, Any], cfg: SampleConfig | None = None) -> Contract:
     """The reply contract (``sample.fhir_qa.contract: json``): a JSON object ``{question, answer, resource_ids}``.
 
-    ``question`` one line ending with '?', ``answer`` one line of at most 300 characters, ``resource_ids`` 1 to n
+    ``question`` one line of 9-151 characters ending with '?', ``answer`` one line of at most 200 characters, ``resource_ids`` 1 to n
     of the prompt's entry refs (``R1`` .. ``Rn``, an enum: a reply cannot cite an entry it was not shown).
     Whether the answer is grounded in the cited entries is still the parser's check.
     """
@@ -179,8 +179,10 @@ def build_contract(record: dict[str, Any], cfg: SampleConfig | None = None) -> C
     schema = {
         "type": "object",
         "properties": {
-            "question": {"type": "string", "pattern": f"^[A-Z]{line}{{8,200}}\\?$"},
-            "answer": {"type": "string", "pattern": f"^{line}{{1,300}}$"},
+            # bounds sized so that the whole object fits the demo's 128 new tokens (a reply cut short is
+            # malformed JSON): at 4 characters a token, 150 + 200 characters + the keys is ~100 tokens
+            "question": {"type": "string", "pattern": f"^[A-Z]{line}{{8,150}}\\?$"},
+            "answer": {"type": "string", "pattern": f"^{line}{{1,200}}$"},
             "resource_ids": {"type": "array", "items": {"enum": refs}, "minItems": 1, "maxItems": len(refs)},
         },
         "required": ["question", "answer", "resource_ids"],

@@ -1,6 +1,7 @@
 """Recipe fhir_qa: the seeded sampler, the prompt, and the reply parser's rejections."""
 
 import dataclasses
+import json
 
 import pytest
 
@@ -107,3 +108,22 @@ def test_parser_rejects(reply, reason, detail):
 ])
 def test_answer_values_are_read_against_the_cited_entries(answer, changed):
     assert fhir_qa.changed_values(answer, PROMPT["vars"]["resources"][1]["text"]) == changed
+
+
+def test_grounding_words_are_the_entry_name_values_and_dates():
+    text = PROMPT["vars"]["resources"][1]["text"]  # Observation | Body Weight (LOINC 29463-7) | 2021-06-10 | 78 kg | final
+    assert fhir_qa.grounding_words(text) == ["2021-06-10", "Weight", "Body", "78"]
+
+
+@pytest.mark.parametrize("answer, ok", [
+    ("78 kg, measured on 2021-06-10.", True),
+    ("The body weight.", True),                 # case-insensitive
+    ("Seventy-eight kilograms.", False),        # no word of the entry
+    ("Overweighted.", False),                   # a word inside another word is no mention
+])
+def test_the_contract_answer_holds_a_word_of_the_target_entry(answer, ok):
+    from clinsynth.generation.reply_check import contract_violation
+
+    contract = fhir_qa.build_contract(PROMPT["vars"])
+    reply = json.dumps({"question": "What was the weight?", "answer": answer, "resource_ids": ["R2"]})
+    assert (contract_violation(contract, reply) is None) == ok

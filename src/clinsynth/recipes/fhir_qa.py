@@ -167,22 +167,45 @@ def _split_reply(text: str) -> tuple[str, str]:
     return head.strip() + "?", ANSWER_LABEL.sub("", tail.strip())
 
 
+ENTRY_CODE = re.compile(r"\((?:SNOMED|LOINC|RxNorm|CVX|ICD-?10(?:-CM)?)[^)]*\)", re.IGNORECASE)
+ENTRY_WORDS = frozenset("authored performed onset reason active stopped completed final resolved inactive amended "
+                        "preliminary entered-in-error".split())
+
+
+def grounding_words(entry_text: str) -> list[str]:
+    """The words of an entry an answer may be grounded in: its name, values and dates, not its resource type,
+    code systems, codes or status (``Observation | Body Weight (LOINC 29463-7) | 2021-06-10 | 78 kg | final``
+    -> body, weight, 2021-06-10, 78)."""
+    fields = [ENTRY_CODE.sub(" ", f) for f in entry_text.split("|")[1:]]
+    words = re.findall(r"[A-Za-z]+|\d+(?:[.:/-]\d+)*", " ".join(fields))
+    keep = (w for w in words if w.lower() not in ENTRY_WORDS and w.lower() not in STOPWORDS
+            and (len(w) > 2 or w.isdigit()))
+    return sorted(dict.fromkeys(keep), key=lambda w: (-len(w), w))  # longest first: the regex tries them in order
+
+
 def build_contract(record: dict[str, Any], cfg: SampleConfig | None = None) -> Contract:
     """The reply contract (``sample.fhir_qa.contract: json``): a JSON object ``{question, answer, resource_ids}``.
 
-    ``question`` one line of 9-151 characters ending with '?', ``answer`` one line of at most 200 characters, ``resource_ids`` 1 to n
+    ``question`` one line of 9-121 characters ending with '?', ``answer`` one line of at most 201 characters holding one of
+    the target entry's :func:`grounding_words` as a whole word, ``resource_ids`` 1 to n
     of the prompt's entry refs (``R1`` .. ``Rn``, an enum: a reply cannot cite an entry it was not shown).
     Whether the answer is grounded in the cited entries is still the parser's check.
     """
     refs = [r["ref"] for r in record["resources"]]
     line = "[^\"\\\\\\n\\x00-\\x1f]"  # one JSON string character, no escape, no newline
+    target = next(r["text"] for r in record["resources"] if r["ref"] == record["target"])
+    anchor = "|".join(re.escape(w) for w in grounding_words(target))
+    # the answer holds one of the target entry's own words (its name, value or date) as a whole word (the
+    # engine's regexes have no \b: the word stands between non-word characters or at an end)
+    edge = "[^A-Za-z0-9\"\\\\\\n\\x00-\\x1f]"
     schema = {
         "type": "object",
         "properties": {
             # bounds sized so that the whole object fits the demo's 128 new tokens (a reply cut short is
-            # malformed JSON): at 4 characters a token, 150 + 200 characters + the keys is ~100 tokens
-            "question": {"type": "string", "pattern": f"^[A-Z]{line}{{8,150}}\\?$"},
-            "answer": {"type": "string", "pattern": f"^{line}{{1,200}}$"},
+            # malformed JSON): at 4 characters a token, 120 + 200 characters + the keys is ~95 tokens
+            "question": {"type": "string", "pattern": f"^[A-Z]{line}{{8,120}}\\?$"},
+            "answer": {"type": "string", "pattern": f"^({line}{{0,100}}{edge})?(?i:{anchor})({edge}{line}{{0,100}})?$"
+                       if anchor else f"^{line}{{1,200}}$"},
             "resource_ids": {"type": "array", "items": {"enum": refs}, "minItems": 1, "maxItems": len(refs)},
         },
         "required": ["question", "answer", "resource_ids"],

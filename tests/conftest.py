@@ -38,7 +38,12 @@ def build_tiny_tokenizer():
 
 
 def build_tiny_model(out_dir: Path, seed: int = 0) -> Path:
-    """A 2-layer Llama (hidden 64, GQA 4/2 heads) on the byte tokenizer, saved as a HF directory.
+    """A 2-layer Llama (hidden 64, GQA 4/2 heads of 32) on the byte tokenizer, saved as a HF directory.
+
+    head_dim 32 keeps every linear layer's output at 64 features or more: on an Intel Xeon with AVX512-FP16,
+    oneDNN's float16 GEMM with 32 or fewer output features (the default head_dim 16 gives k_proj 2 x 16 = 32)
+    rounds a row differently with 2 rows than with 4 (18 of 300 random draws), which broke batch invariance
+    there; SmolLM2's narrowest layer has 192 (docs/generation.md "Batch invariance").
 
     Weights are random; the EOS row of the (untied) output layer is scaled up so rows stop at
     different lengths, which exercises dropping finished rows from the batch.
@@ -49,7 +54,7 @@ def build_tiny_model(out_dir: Path, seed: int = 0) -> Path:
     tokenizer = build_tiny_tokenizer()
     eos = tokenizer.convert_tokens_to_ids("<|im_end|>")
     config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=1024,
+                         num_attention_heads=4, num_key_value_heads=2, head_dim=32, max_position_embeddings=1024,
                          tie_word_embeddings=False, bos_token_id=tokenizer.bos_token_id, eos_token_id=eos,
                          pad_token_id=eos, initializer_range=0.2)
     torch.manual_seed(seed)

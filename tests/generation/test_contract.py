@@ -118,8 +118,9 @@ def smol_vocab_backend(tmp_path_factory: pytest.TempPathFactory) -> Transformers
     out = tmp_path_factory.mktemp("smol_vocab") / "tiny-smol"
     tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
     eos = tokenizer.eos_token_id
+    # head_dim 32: no layer narrower than 64 outputs (tests/conftest.py build_tiny_model says why)
     config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=2048,
+                         num_attention_heads=4, num_key_value_heads=2, head_dim=32, max_position_embeddings=2048,
                          tie_word_embeddings=False, bos_token_id=tokenizer.bos_token_id, eos_token_id=eos,
                          pad_token_id=eos, initializer_range=0.2)
     torch.manual_seed(0)

@@ -85,6 +85,23 @@ def test_brat_contract_matches_a_rewrite_and_refuses_a_changed_one() -> None:
         assert not regex.fullmatch(wrong), wrong
 
 
+def test_brat_contract_bounds_each_gap_and_mark_by_its_source() -> None:
+    cfg = brat_augment.SampleConfig(["t"], 1, ["Drug"], contract="ordered", contract_min_ratio=0.6,
+                                    contract_max_ratio=1.5)
+    regex = re.compile(brat_augment.build_contract(brat_record(*SEGMENTS[0]), cfg).source)
+    rest = "[[Drug: metformin 500 mg]] for [[Disease_disorder: T2DM]]."
+    # "Started " (8 characters, 7 stripped) may shrink to int(0.6 * 7) = 4 and grow to int(1.5 * 8) + 16 = 28,
+    # and ends in whitespace as it does
+    assert regex.fullmatch("Patient began " + rest) and regex.fullmatch("Took " + rest)
+    assert regex.fullmatch("x" * 27 + " " + rest) and regex.fullmatch("Took\n" + rest)
+    for wrong in ("Go " + rest, "x" * 28 + " " + rest, "Patient began" + rest):  # too short, too long, no space
+        assert not regex.fullmatch(wrong), wrong
+    # a mark's text in place of "type 2 diabetes" (15): at most int(1.5 * 15) + 16 = 38 characters
+    began = "Patient began [[Drug: metformin 500 mg]] for [[Disease_disorder: "
+    assert regex.fullmatch(began + "d" * 38 + "]].")
+    assert not regex.fullmatch(began + "d" * 39 + "]].")
+
+
 def test_build_prompts_attaches_the_recipes_contract_to_each_prompt() -> None:
     from clinsynth.prompting import Template, build_prompts
 

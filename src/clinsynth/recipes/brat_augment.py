@@ -53,6 +53,10 @@ class SampleConfig:
     segment_chars: PositiveInt = 320  # sentences packed into blocks of at most this many characters
     min_entities: NonNegativeInt = 1
     contract: Literal["none", "ordered"] = "none"  # ordered: decode under build_contract (every mark once, in order)
+    # Under the contract each free gap is min..max x its source gap's characters (+ GAP_SLACK) and each mark's
+    # text at most max x the entity's (+ GAP_SLACK): a rewrite cannot shrink or pad itself out of the length gate.
+    contract_min_ratio: NonNegativeFloat = 0.0
+    contract_max_ratio: PositiveFloat = 2.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -144,16 +148,32 @@ def source_ids(record: dict[str, Any]) -> Sequence[str]:
 # control character other than tab and newline (a random model writes them; a note does not).
 CONTROL = r"\x00-\x08\x0b-\x1f\x7f"
 MARK_TEXT = rf"[^\[\]\s{CONTROL}](?:[^\[\]\n{CONTROL}]{{0,78}}[^\[\]\s{CONTROL}])?"
+GAP_SLACK = 16  # characters a gap or mark text may add beyond max x its source (a short gap may grow a word)
 _REGEX_META = re.compile(r"([\\.^$|?*+()\[\]{}\-])")
 
 
-def free_text(source: str) -> str:
-    """The regex of the text in place of ``source`` (a gap between marks): up to twice its length + 16 characters.
+def free_text(source: str, min_ratio: float = 0.0, max_ratio: float = 2.0) -> str:
+    """The regex of the text in place of ``source`` (a gap between marks): from ``min_ratio`` x its length to
+    ``max_ratio`` x its length + :data:`GAP_SLACK` characters, ending in whitespace where ``source`` does.
 
-    The bound keeps a rewrite within what the quality gate accepts (``max_length_ratio`` 2.0) and guarantees
-    that a reply reaches its next mark: without one a model may write free text until ``max_new_tokens``.
+    The bounds keep a rewrite within what the quality gate accepts (``min_length_ratio`` 0.5, ``max_length_ratio``
+    2.0) and guarantee that a reply reaches its next mark: without an upper bound a model may write free text
+    until ``max_new_tokens``. The whitespace end keeps a mark from starting inside a word when the bound cuts
+    the gap short ("presentingacetaminophen" was the 135M model's reply without it).
     """
-    return f"[^\\[\\]{CONTROL}]{{0,{2 * len(source) + 16}}}"
+    low, high = int(min_ratio * len(source.strip())), int(max_ratio * len(source)) + GAP_SLACK
+    text = f"[^\\[\\]{CONTROL}]"
+    if not source[-1:].isspace():
+        return f"{text}{{{low},{high}}}"
+    body = f"{text}{{{max(0, low - 1)},{high - 1}}}\\s"
+    return body if low > 0 else f"(?:{body})?"
+
+
+def mark_text(entity: str, max_ratio: float = 2.0) -> str:
+    """The regex of a mark's text in place of ``entity``: non-empty, no brackets, no line break, at most
+    ``max_ratio`` x its length + :data:`GAP_SLACK` characters (and 80), no leading or trailing space."""
+    inner = min(78, int(max_ratio * len(entity)) + GAP_SLACK - 2)
+    return rf"[^\[\]\s{CONTROL}](?:[^\[\]\n{CONTROL}]{{0,{inner}}}[^\[\]\s{CONTROL}])?"
 
 
 def build_contract(record: dict[str, Any], cfg: SampleConfig | None = None) -> Contract:
@@ -168,9 +188,11 @@ def build_contract(record: dict[str, Any], cfg: SampleConfig | None = None) -> C
     plain, marks = parse_marks(record["segment"]["encoded"])
     cuts = [0, *(x for m in marks for x in (m.start, m.end)), len(plain)]
     gaps = [plain[cuts[i]:cuts[i + 1]] for i in range(0, len(cuts), 2)]  # the text before, between and after marks
-    parts = [free_text(gaps[0])]
+    low, high = (cfg.contract_min_ratio, cfg.contract_max_ratio) if cfg is not None else (0.0, 2.0)
+    parts = [free_text(gaps[0], low, high)]
     for mark, gap in zip(marks, gaps[1:]):
-        parts += [_literal(f"{OPEN}{mark.label}{LABEL_SEP} "), MARK_TEXT, _literal(CLOSE), free_text(gap)]
+        parts += [_literal(f"{OPEN}{mark.label}{LABEL_SEP} "), mark_text(mark.text, high), _literal(CLOSE),
+                  free_text(gap, low, high)]
     return Contract("regex", "".join(parts))
 
 

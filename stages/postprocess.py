@@ -11,7 +11,6 @@ can be inspected (``clinsynth quality why-dropped ID``) while ``dvc repro`` stil
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 from clinsynth.corpus import Note
@@ -57,4 +56,4 @@ def main(corpus: str) -> None:
 if __name__ == "__main__":
     from clinsynth.errors import run_stage
 
-    run_stage(main, sys.argv[1])
+    run_stage(main)

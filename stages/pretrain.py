@@ -4,7 +4,6 @@ scored on the held-out real split. Writes models/rephrase/<corpus>/, metrics/rep
 from __future__ import annotations
 
 import dataclasses
-import sys
 import time
 from pathlib import Path
 from typing import Literal
@@ -68,4 +67,4 @@ def main(corpus_name: str) -> None:
 if __name__ == "__main__":
     from clinsynth.errors import run_stage
 
-    run_stage(main, sys.argv[1])
+    run_stage(main)

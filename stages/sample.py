@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from collections import Counter
 from pathlib import Path
 
@@ -37,4 +36,4 @@ def main(recipe_name: str) -> None:
 if __name__ == "__main__":
     from clinsynth.errors import run_stage
 
-    run_stage(main, sys.argv[1])
+    run_stage(main)

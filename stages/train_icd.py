@@ -8,7 +8,6 @@ synthetic notes are embedded here.
 from __future__ import annotations
 
 import dataclasses
-import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -82,4 +81,4 @@ def main(variant: str) -> None:
 if __name__ == "__main__":
     from clinsynth.errors import run_stage
 
-    run_stage(main, sys.argv[1])
+    run_stage(main)

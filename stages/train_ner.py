@@ -8,7 +8,6 @@ Writes <out_dir>/<V>/{ner/, relations.json, train.json}; wall time to metrics/ti
 from __future__ import annotations
 
 import dataclasses
-import sys
 import time
 from pathlib import Path
 from typing import Literal
@@ -69,4 +68,4 @@ def main(variant: str) -> None:
 if __name__ == "__main__":
     from clinsynth.errors import run_stage
 
-    run_stage(main, sys.argv[1])
+    run_stage(main)

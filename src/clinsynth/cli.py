@@ -31,6 +31,20 @@ class _App(typer.Typer):
 
 app = _App(help="clinsynth: synthetic clinical corpora, measured.", no_args_is_help=True)
 
+
+def _print_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        typer.echo(f"clinsynth {version('clinsynth')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(_version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True,
+                                           help="print the installed version and exit")) -> None:
+    """clinsynth: synthetic clinical corpora, measured."""
+
 # Sub-command groups (one line each; keep alphabetical).
 # app.add_typer(<module>.app, name="<group>")
 app.add_typer(brat_cli.app, name="brat")

@@ -11,6 +11,8 @@ been imported (an exception of a class never imported cannot have been raised).
 
 from __future__ import annotations
 
+import argparse
+import inspect
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -64,11 +66,26 @@ def report(name: str, exc: BaseException) -> NoReturn:
     raise SystemExit(1)
 
 
+def stage_parser(main: Callable[..., Any], prog: str) -> argparse.ArgumentParser:
+    """The stage script's command line: its module docstring as help, one positional per required parameter of
+    ``main`` (``python stages/sample.py rephrase``)."""
+    doc = inspect.getdoc(sys.modules.get(main.__module__)) or ""
+    parser = argparse.ArgumentParser(prog=prog, description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    for param in inspect.signature(main).parameters.values():
+        if param.default is inspect.Parameter.empty and param.kind in (param.POSITIONAL_ONLY, param.POSITIONAL_OR_KEYWORD):
+            parser.add_argument(param.name, help="see the description above (dvc.yaml passes it)")
+    return parser
+
+
 def run_stage(main: Callable[..., Any], *args: Any, name: str | None = None, **kwargs: Any) -> Any:
     """Call a stage's ``main``; an expected error prints ``<stage>: <message>`` and exits 1, a bug keeps its traceback.
 
-    ``name`` defaults to the stage script's name plus its first argument (``sample@rephrase``), as dvc.yaml names it.
+    Called with ``main`` alone (no ``name``), the arguments come from the command line (:func:`stage_parser`: ``--help`` prints
+    the script's docstring and runs nothing; an unexpected argument is an error, not a run). ``name`` defaults to
+    the stage script's name plus its first argument (``sample@rephrase``), as dvc.yaml names it.
     """
+    if not args and not kwargs and name is None:
+        args = tuple(vars(stage_parser(main, Path(sys.argv[0]).name).parse_args(sys.argv[1:])).values())
     if name is None:
         name = Path(sys.argv[0]).stem + (f"@{args[0]}" if args and isinstance(args[0], str) else "")
     try:

@@ -18,7 +18,7 @@ QUALITY = {
 def test_the_block_lists_templates_strips_and_marks_invented_terms():
     html = render_fidelity(QUALITY)
     assert "stripped: preamble" in html and "dropped: repetitive" in html
-    assert "<td>rephrase.v1</td>" in html and "SNOMED:ejac" in html
+    assert "<td>rephrase.v1</td>" in html and "<td>Ejaculation (disorder) (SNOMED:ejac)</td>" in html
     assert 'Has <mark class="invented">ejaculation (disorder)</mark> &amp; more' in html
 
 

@@ -134,6 +134,14 @@ def mark_terms(text: str, terms: list[str]) -> str:
     return "".join(out) + esc(text[last:])
 
 
+def invented_cell(worst: dict[str, Any]) -> str:
+    """``text, text (ID, ID)``: the invented concepts as written in the record, then the KG nodes they link to."""
+    terms, ids = worst.get("invented_terms") or [], worst.get("invented") or []
+    if not ids:
+        return "—"
+    return f"{', '.join(terms)} ({', '.join(ids)})" if terms else ", ".join(ids)
+
+
 def render_fidelity(q: dict[str, Any]) -> str:
     """Degeneracy strips and drops, retention/invention per template, the worst records (invented marked)."""
     d, f = q.get("degeneracy"), q.get("fidelity")
@@ -156,7 +164,8 @@ def render_fidelity(q: dict[str, Any]) -> str:
     rows = [row(t, s) for t, s in f.get("templates", {}).items()] + [row("(corpus)", f.get("corpus", {}))]
     note = "" if f.get("kg_linked") else '<p class="note">No KG linked: changed values only.</p>'
     parts.append("<h4>Fidelity: KG concepts retained and invented, values changed</h4>" + note + table(header, rows))
-    worst = [[w["id"], w["template"], w.get("retained"), ", ".join(w.get("invented") or []) or "—",
+    # the id cut to 12 characters (the full one is in metrics fidelity.worst); the invented text before its KG ids
+    worst = [[w["id"][:12], w["template"], w.get("retained"), invented_cell(w),
               ", ".join(w.get("changed_values") or []) or "—", mark_terms(w.get("excerpt", ""), w.get("invented_terms") or [])]
              for w in f.get("worst", [])]
     if worst:

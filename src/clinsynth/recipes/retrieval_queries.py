@@ -43,7 +43,7 @@ CATEGORY = re.compile(r"^\s*(?:the\s+)?(?:diseases?|conditions?|diagnos[ie]s|dis
 SENTENCE = re.compile(r"^(?:the|this|these|here|sure|note|based|in this|patient|i\b|it\b|there)\b", re.IGNORECASE)
 FENCE = re.compile(r"^```(?:json)?\s*(?P<body>.*?)\s*```$", re.DOTALL)
 CATEGORIES = ("diseases", "procedures", "drugs")
-MAX_PER_CATEGORY = 4  # with TERM_CHARS: the longest reply fits the demo's 96 new tokens more often than not
+MAX_PER_CATEGORY = 4  # with TERM_CHARS: replies of ~100-560 characters; max_new_tokens 192 cut none of the demo's 32
 TERM_CHARS = 40
 # a term: starts with a letter, at most 4 words of name-like characters, at most TERM_CHARS characters
 TERM_PATTERN = r"^[A-Za-z][A-Za-z0-9'/+-]*(?: [A-Za-z0-9'/+-]+){0,3}$"

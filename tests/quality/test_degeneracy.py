@@ -34,6 +34,17 @@ def test_the_preamble_line_is_stripped_and_counted():
     assert s.reason is None and s.strips == ["preamble"] and s.text == SOURCE
 
 
+@pytest.mark.parametrize("label", ["Rephrasing:", "Rewritten note:", "Paraphrased version:", "Rewrite:"])
+def test_a_line_that_only_names_the_task_is_a_preamble(label: str) -> None:
+    # the demo's kept rephrase record 9aed0c21cbd5 (2026-12-03) opened with "Rephrasing:"
+    assert strip_chatter(f"{label}\n{SOURCE}") == (SOURCE, ["preamble"])
+
+
+def test_a_label_with_text_after_it_is_not_a_preamble() -> None:
+    text = "Revised: 2018-01-29 medication review.\nHe denies fever."
+    assert strip_chatter(text) == (text, [])
+
+
 def test_fences_and_a_sign_off_are_stripped():
     text = f"Sure! Here you go.\n```text\n{SOURCE}\n```\n\nI hope this helps! Let me know if you need anything else."
     assert strip_chatter(text) == (SOURCE, ["code_fence", "preamble", "sign_off"])

@@ -26,7 +26,10 @@ from clinsynth.params import Fraction, NonNegativeInt, PositiveFloat, PositiveIn
 PREAMBLE = re.compile(
     r"^\s*(?:(?:sure|certainly|of course|absolutely)\b[^\n]*|"
     r"(?:(?:here(?:'s| is| are)|below is|below are|the following is)\b[^\n]*[:!]|"
-    r"i(?:'ve| have) (?:rewritten|rephrased|written|revised|created|generated)\b[^\n]*[:.!]))[ \t]*(?:\n|$)",
+    r"i(?:'ve| have) (?:rewritten|rephrased|written|revised|created|generated)\b[^\n]*[:.!])|"
+    # a line that only names the task: "Rephrasing:", "Rewritten note:", "Paraphrased version:"
+    r"(?:rephras(?:ing|ed)|rewrit(?:ing|ten|e)|paraphras(?:ing|ed|e)|revised)"
+    r"(?: (?:clinical )?(?:version|note|text|excerpt|note excerpt))?[ \t]*:)[ \t]*(?:\n|$)",
     re.IGNORECASE)
 # A last paragraph addressed to the user.
 SIGN_OFF = re.compile(

@@ -16,6 +16,8 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from tqdm import tqdm
+
 from clinsynth.fhir.flatten import Resource
 from clinsynth.fhir.templated import Question
 from clinsynth.generation.cache import GenerationCache
@@ -90,7 +92,8 @@ def score_answers(predictions: list[str], references: list[str]) -> dict[str, fl
 
 
 def evaluate_answers(questions: Sequence[Question], requests: Sequence[Request], backend: Backend,
-                     scorer: Scorer = score_answers, cache: GenerationCache | None = None) -> AnswerEvaluation:
+                     scorer: Scorer = score_answers, cache: GenerationCache | None = None,
+                     progress: bool = True) -> AnswerEvaluation:
     """Generate an answer for each request (paired with ``questions`` by position) and score them.
 
     With a ``cache`` the requests go through the engine's cache discipline (:func:`run_requests`): a
@@ -100,7 +103,7 @@ def evaluate_answers(questions: Sequence[Question], requests: Sequence[Request],
         raise ValueError(f"evaluate_answers: {len(questions)} questions but {len(requests)} requests")
     replies = {}
     items = backend.generate(requests) if cache is None else (o.result for o in run_requests(requests, backend, cache))
-    for item in items:
+    for item in tqdm(items, total=len(requests), desc="answer questions", unit="q", disable=not progress):
         replies[item.request_id] = item
     rows = []
     for q, req in zip(questions, requests):

@@ -193,10 +193,20 @@ def _links(groups: dict[str, list[Concept]]) -> tuple[list[Triple], dict]:
     return sorted(triples), counts
 
 
-def build_default_kg(cfg: KGSelection) -> BuiltKG:
+def build_default_kg(cfg: KGSelection, progress: bool = True) -> BuiltKG:
     """Read every package source, select by ``cfg``, join and link; returns triples per file + metrics."""
+    from tqdm import tqdm
+
+    steps = tqdm(total=6, desc="kg_build", unit="step", disable=not progress)  # the package reads take most of the time
+
+    def done(name: str) -> None:
+        steps.set_postfix_str(f"{name} done")
+        steps.update()
+
     faker = read_faker()
+    done("faker")
     icd_all = read_icd10cm()
+    done("icd10cm")
     faker_codes = {f"ICD10CM:{d['icd10']}" for d in faker.values()}
     icd = select_icd10cm(icd_all, cfg.icd10cm_chapters, faker_codes)
     icd_ids = {c.id for c in icd}
@@ -204,8 +214,11 @@ def build_default_kg(cfg: KGSelection) -> BuiltKG:
     if missing:
         raise ValueError(f"faker ICD-10-CM codes not in ICD-10-CM: {missing}; expected valid codes")
     hpo = read_hpo()
+    done("hpo")
     mesh = read_mesh_diseases()
+    done("mesh")
     drugs, variant_to_drug = read_drugs()
+    done("drugs")
     minted, faker_edges, faker_metrics = _match_faker(faker, hpo, variant_to_drug)
     if cfg.drugs == "medlineplus":
         used = {o for _, p, o in faker_edges if p == TREATED_BY}
@@ -220,6 +233,8 @@ def build_default_kg(cfg: KGSelection) -> BuiltKG:
         "hpo": hpo, "mesh": mesh,
         "faker": [c for c in minted if c.type == "Symptom"],
     })
+    done("links")
+    steps.close()
     chapters = cfg.icd10cm_chapters if cfg.icd10cm_chapters == "all" else sorted(cfg.icd10cm_chapters, key=int)
     triples = {
         "icd10cm": header_triples("icd10cm", f"chapters: {chapters}, plus the codes faker cites and their ancestors")

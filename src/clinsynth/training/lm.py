@@ -311,7 +311,7 @@ def run_training(model: torch.nn.Module, inputs: Sequence[Any], loss_fn: Callabl
                                    {"params": no_decay, "weight_decay": 0.0}], lr=cfg.learning_rate)
     model.train()
     history = []
-    for step, batch in enumerate(tqdm(inputs, desc=desc, unit="step", leave=False)):
+    for step, batch in enumerate(tqdm(inputs, desc=desc, unit="step")):  # left on screen: the run's rate and time
         for group in optimizer.param_groups:
             group["lr"] = lr_at(step, len(inputs), cfg)
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16):

@@ -116,6 +116,14 @@ def test_build_prompts_attaches_the_recipes_contract_to_each_prompt() -> None:
     assert [dataclasses.replace(p, contract=None) for p in built] == plain  # ids, seeds, messages unchanged
 
 
+def test_the_property_tests_use_the_brat_bounds_params_yaml_sets() -> None:
+    import yaml
+
+    sample = yaml.safe_load((Path(__file__).resolve().parents[2] / "params.yaml").read_text())["sample"]["brat_augment"]
+    assert (sample["contract_min_ratio"], sample["contract_max_ratio"]) == (BRAT_CFG.contract_min_ratio,
+                                                                            BRAT_CFG.contract_max_ratio)
+
+
 def test_sample_configs_take_contract_none_by_default() -> None:
     assert brat_augment.SampleConfig(["t"], 1, ["Drug"]).contract == "none"
     assert retrieval_queries.SampleConfig(["t"], 1).contract == "none"
@@ -154,13 +162,18 @@ def smol_vocab_backend(tmp_path_factory: pytest.TempPathFactory) -> Transformers
 SAMPLING = SamplingParams(temperature=1.0, top_p=1.0, max_new_tokens=256)
 
 
+# brat_augment's contract with the gap bounds params.yaml sets (sample.brat_augment.contract_min/max_ratio)
+BRAT_CFG = brat_augment.SampleConfig(["t"], 1, ["Drug"], contract="ordered", contract_min_ratio=0.4,
+                                     contract_max_ratio=1.4)
+
+
 def contract_requests(seeds: range, sampling: SamplingParams = SAMPLING) -> list[tuple[Request, dict]]:
     """(request, prompt record) for every segment and seed under brat_augment's contract, retrieval's, fhir_qa's."""
     out = []
     for seed in seeds:
         for i, (encoded, ids) in enumerate(SEGMENTS):
             record = brat_record(encoded, ids)
-            contract = brat_augment.build_contract(record)
+            contract = brat_augment.build_contract(record, BRAT_CFG)
             prompt = {"id": f"b{i}s{seed}", "vars": {"record": record}, "contract": contract.to_dict()}
             out.append((Request(prompt["id"], (Message("user", f"Rewrite: {encoded}"),), seed, sampling, contract),
                         prompt))
@@ -198,7 +211,8 @@ def test_every_reply_under_a_contract_is_valid(smol_vocab_backend: TransformersB
     for request, prompt in pairs:
         result = results[request.id]
         assert isinstance(result, Completion) and result.finish_reason == "stop", (request.id, result)
-        if request.id.startswith("b"):
+        if request.id.startswith("b"):  # the whole reply within the contract's gap and mark bounds, every mark kept
+            assert re.fullmatch(request.contract.source, result.text), result.text
             parsed = brat_augment.parse_completion(result.text, prompt)
             assert isinstance(parsed, dict), (result.text, parsed)
             assert parsed["entities_kept"] == len(prompt["vars"]["record"]["segment"]["entity_ids"])

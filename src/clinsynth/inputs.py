@@ -47,13 +47,14 @@ EVALUATE_STAGES: dict[str, str] = {
     "retrieval_queries": "evaluate_retrieval",
     "fhir_qa": "evaluate_fhir_qa",
 }
-# The gated corpora (postprocess.corpora: corpus -> recipe) each recipe's later stages read.
+# The gated corpora (postprocess.corpora: corpus -> recipe) of each recipe. retrieval_queries' and fhir_qa's
+# are measured and reported; their later stages do not read them yet (they read the generations).
 CORPORA: dict[str, dict[str, str]] = {
     "rephrase": {"rephrase": "rephrase"},
     "kg_notes": {"kg_notes": "kg_notes", "kg_notes_lora": "kg_notes"},
     "brat_augment": {"brat_augment": "brat_augment"},
-    "retrieval_queries": {},
-    "fhir_qa": {},
+    "retrieval_queries": {"retrieval_queries": "retrieval_queries"},
+    "fhir_qa": {"fhir_qa": "fhir_qa"},
 }
 # The inputs (base.paths keys) only some recipes read; ingest reads raw_notes and kg raw_kg whatever is enabled.
 INPUT_RECIPES: dict[str, tuple[str, ...]] = {"raw_fhir": ("fhir_qa",), "brat": ("brat_augment",)}

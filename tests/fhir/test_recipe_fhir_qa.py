@@ -77,7 +77,7 @@ def test_prompt_shows_entries_and_target(resources):
 def test_parser_accepts(reply, question, answer, ids):
     parsed = fhir_qa.parse_completion(reply, PROMPT)
     assert parsed == {"patient_id": "p1", "question": question, "answer": answer,
-                      "refs": ["R2", "R1"][:len(ids)], "resource_ids": ids}
+                      "refs": ["R2", "R1"][:len(ids)], "resource_ids": ids, "text": f"{question}\n{answer}"}
 
 
 @pytest.mark.parametrize("reply, reason, detail", [

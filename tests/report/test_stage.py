@@ -70,7 +70,8 @@ def test_a_switched_off_recipe_is_not_required_and_shown_as_not_enabled(tmp_path
     params["recipes"]["enabled"].update(kg_notes=[], retrieval_queries=[])
     params["recipes"]["reads"] = {k: v for k, v in params["recipes"]["reads"].items() if k not in ("kg_notes",
                                                                                                     "retrieval_queries")}
-    params["postprocess"]["corpora"] = {k: v for k, v in params["postprocess"]["corpora"].items() if v != "kg_notes"}
+    params["postprocess"]["corpora"] = {k: v for k, v in params["postprocess"]["corpora"].items()
+                                        if v not in ("kg_notes", "retrieval_queries")}
     (cwd / "params.yaml").write_text(yaml.safe_dump(params))
     (cwd / "metrics/icd.json").write_text('{"stale": 1}')  # git keeps the demo's metrics: never shown when off
     printed = _run_stage(cwd)
@@ -105,3 +106,16 @@ def test_cli_reports_a_missing_listed_file_without_a_traceback(tmp_path):
         result = CliRunner().invoke(app, ["report"])
     assert result.exit_code == 1
     assert "error: params.yaml report.recipes lists data/synthetic/fhir_qa/records.jsonl" in result.output
+
+
+def test_the_retrieval_queries_corpus_is_shown_in_the_retrieval_section(tmp_path):
+    cwd = _project(tmp_path)
+    shutil.copytree(cwd / "data/synthetic/rephrase", cwd / "data/synthetic/retrieval_queries")
+    shutil.copy(cwd / "metrics/quality_rephrase.json", cwd / "metrics/quality_retrieval_queries.json")
+    params = yaml.safe_load((cwd / "params.yaml").read_text())
+    params["report"]["recipes"] = [*params["report"]["recipes"], "retrieval_queries"]
+    (cwd / "params.yaml").write_text(yaml.safe_dump(params))
+    printed = _run_stage(cwd)
+    page = (cwd / "reports/index.html").read_text()
+    assert 'id="retrieval-quality"' in page and 'id="recipe-retrieval_queries"' not in page
+    assert "'retrieval'" in printed and "retrieval: no synthetic corpus" not in page

@@ -24,7 +24,7 @@ def test_entity_lists(reply, expected):
 
 def test_dropped_lines_are_counted():
     parsed = parse_completion("Asthma\nasthma\nThe patient is fine.\n???", PROMPT)
-    assert parsed == {"entities": ["Asthma"], "dropped_lines": 3}
+    assert parsed == {"entities": ["Asthma"], "dropped_lines": 3, "text": "Asthma"}
 
 
 @pytest.mark.parametrize("reply, reason, detail", [

@@ -262,5 +262,7 @@ def parse_completion(text: str, prompt: dict[str, Any]) -> dict[str, Any] | Reje
     if changed:
         return Rejection(pid, "answer_value_changed", f"answer {answer[:80]!r} holds {changed[:3]}, which no cited "
                                                       f"entry of {refs} holds")
-    return {"patient_id": prompt["vars"]["patient_id"], "question": question.split("?")[0].strip() + "?",
-            "answer": answer[:400], "refs": refs, "resource_ids": [shown[r]["id"] for r in refs]}
+    question, answer = question.split("?")[0].strip() + "?", answer[:400]
+    # text: question and answer, the record postprocess@fhir_qa gates (postprocess.recipes.fhir_qa.text)
+    return {"patient_id": prompt["vars"]["patient_id"], "question": question, "answer": answer, "refs": refs,
+            "resource_ids": [shown[r]["id"] for r in refs], "text": f"{question}\n{answer}"}

@@ -116,7 +116,9 @@ def parse_completion(text: str, prompt: dict[str, Any]) -> dict[str, Any] | Reje
         entities.append(term)
     if not entities:
         return Rejection(pid, "no_entities", f"no usable term in {len(candidates)} line(s): {cleaned[:80]!r}")
-    return {"entities": entities[:MAX_ENTITIES], "dropped_lines": dropped + max(0, len(entities) - MAX_ENTITIES)}
+    kept = entities[:MAX_ENTITIES]
+    # text: the terms one per line, the record postprocess@retrieval_queries gates (postprocess.recipes...text)
+    return {"entities": kept, "dropped_lines": dropped + max(0, len(entities) - MAX_ENTITIES), "text": "\n".join(kept)}
 
 
 def _contract_items(text: str, pid: str) -> list[str] | Rejection:

@@ -91,6 +91,8 @@ class ReportInputs:
 STEM_RECIPES = {"icd": "kg_notes"}
 # report sections named otherwise than their switch in recipes.enabled
 SWITCHES = {"retrieval": "retrieval_queries", "kg_notes_lora": "kg_notes"}
+# gated corpora shown in a section named otherwise (retrieval_queries' queries beside the retrieval metrics)
+CORPUS_SECTIONS = {"retrieval_queries": "retrieval"}
 # pipeline stages that exist only while a recipe (or the demo: "demo", demo_data.sets non-empty) is on
 STAGE_OWNERS = {"demo_data": ("demo",), "brat_silver": ("demo", "brat_augment"), "fhir_ingest": ("fhir_qa",)}
 
@@ -196,25 +198,27 @@ def load_inputs(cfg: ReportConfig, *, metrics_dir: Path, synthetic_dir: Path, no
 
     ``off``: the recipes switched off (names as in recipes.enabled), and "demo" when demo_data.sets is empty:
     their listed files are skipped."""
-    every = list(dict.fromkeys([*cfg.expected_recipes, *cfg.recipes]))  # sections, those switched off included
+    # sections, those switched off included
+    every = list(dict.fromkeys([*cfg.expected_recipes, *(CORPUS_SECTIONS.get(r, r) for r in cfg.recipes)]))
     cfg = dataclasses.replace(cfg, metrics=[p for p in cfg.metrics if not is_off(p, every, off)],
                               plots=[p for p in cfg.plots if not is_off(p, every, off)],
                               recipes=[r for r in cfg.recipes if SWITCHES.get(r, r) not in off])
     _require([Path(p) for p in cfg.metrics], "metrics")
     _require([Path(p) for p in cfg.plots], "plots")
-    corpora = {r: (synthetic_dir / r / "records.jsonl", metrics_dir / f"quality_{r}.json") for r in cfg.recipes}
+    corpora = {CORPUS_SECTIONS.get(r, r): (synthetic_dir / r / "records.jsonl", metrics_dir / f"quality_{r}.json")
+               for r in cfg.recipes}  # keyed by section
     _require([p for pair in corpora.values() for p in pair], "recipes")
     quality_paths = {str(q) for _, q in corpora.values()}
-    names = list(dict.fromkeys([*every, *cfg.recipes,
-                                *(Path(p).stem.split("_", 1)[1] for p in cfg.metrics
-                                  if Path(p).stem.startswith(("quality_", "generate_")))]))
+    names = list(dict.fromkeys([*every, *corpora,
+                                *(CORPUS_SECTIONS.get(stem, stem) for stem in (Path(p).stem.split("_", 1)[1] for p in
+                                  cfg.metrics if Path(p).stem.startswith(("quality_", "generate_"))))]))
     metrics = {str(Path(p)): _read_metrics(Path(p)) for p in cfg.metrics if str(Path(p)) not in quality_paths}
     curves = [read_curve(Path(p)) for p in cfg.plots]
     sources = source_texts(notes, chunks) if cfg.recipes else {}
     recipes = []
     for name in names:
         records = list(read_jsonl(corpora[name][0])) if name in corpora else []
-        quality_path = str(metrics_dir / f"quality_{name}.json")
+        quality_path = str(corpora[name][1] if name in corpora else metrics_dir / f"quality_{name}.json")
         quality = _read_metrics(corpora[name][1]) if name in corpora else metrics.get(quality_path)
         mine = {p: m for p, m in metrics.items() if recipe_of(p, names) == name and p != quality_path}
         recipes.append(RecipeInputs(name, quality, mine, [c for c in curves if recipe_of(c.name, names) == name],

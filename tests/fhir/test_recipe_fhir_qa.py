@@ -90,6 +90,8 @@ def test_parser_accepts(reply, question, answer, ids):
     ("Question: What is the weight?\nAnswer: 87 kg on 2021-06-10", "answer_value_changed",
      "holds ['87'], which no cited entry of ['R2'] holds"),
     ("Question: When was it weighed?\nAnswer: 78 kg on 2021-07-10", "answer_value_changed", "holds ['2021-07-10']"),
+    ("Question: What was the weight?\nAnswer: How did the body weight of 78 kg change over time",
+     "answer_is_question", "is a question, not an answer"),  # the demo's reply, without its '?'
 ])
 def test_parser_rejects(reply, reason, detail):
     parsed = fhir_qa.parse_completion(reply, PROMPT)
@@ -120,6 +122,8 @@ def test_grounding_words_are_the_entry_name_values_and_dates():
     ("The body weight.", True),                 # case-insensitive
     ("Seventy-eight kilograms.", False),        # no word of the entry
     ("Overweighted.", False),                   # a word inside another word is no mention
+    ("Was the body weight 78 kg?", False),      # a question in the answer field (a demo reply did this)
+    ("78 kg? Yes.", False),
 ])
 def test_the_contract_answer_holds_a_word_of_the_target_entry(answer, ok):
     from clinsynth.generation.reply_check import contract_violation
@@ -127,3 +131,10 @@ def test_the_contract_answer_holds_a_word_of_the_target_entry(answer, ok):
     contract = fhir_qa.build_contract(PROMPT["vars"])
     reply = json.dumps({"question": "What was the weight?", "answer": answer, "resource_ids": ["R2"]})
     assert (contract_violation(contract, reply) is None) == ok
+
+
+def test_a_contract_answer_that_opens_like_a_question_is_rejected():
+    prompt = PROMPT | {"contract": fhir_qa.build_contract(PROMPT["vars"]).to_dict()}
+    reply = json.dumps({"question": "What was the weight?", "answer": "Is the weight 78 kg", "resource_ids": ["R2"]})
+    parsed = fhir_qa.parse_completion(reply, prompt)
+    assert isinstance(parsed, Rejection) and parsed.reason == "answer_is_question"

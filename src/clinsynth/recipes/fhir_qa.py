@@ -17,7 +17,8 @@ answer is grounded in the cited entries. Reply format asked for::
 Cited resources = the target + every ``R<n>`` the reply names (in an ``Entry:`` line or in the text).
 Tolerated: bullets, ``**bold**`` labels, ``Q:``/``A:``, no labels at all (the question is the text up to the
 first '?', the answer what follows it). Rejected with a counted reason (:data:`REJECTION_REASONS`):
-``empty``, ``refusal``, ``no_question`` (no '?'), ``missing_answer``, ``unknown_resource_id`` (an ``R<n>``
+``empty``, ``refusal``, ``no_question`` (no '?'), ``missing_answer``, ``answer_is_question`` (the answer ends
+with '?' or opens like a question: "How did ..."), ``unknown_resource_id`` (an ``R<n>``
 not in the prompt), ``answer_not_grounded`` (the answer shares no content word or number with the cited
 entries), ``answer_value_changed`` (a number or date in the answer that no cited entry holds: "87 kg" for an
 entry of 78 kg; "June 2021" passes against "2021-06-10", see :func:`changed_values`). Parsed fields:
@@ -44,7 +45,7 @@ from clinsynth.recipes.replies import screen_reply
 from clinsynth.records import read_jsonl
 
 NAME = "fhir_qa"
-REJECTION_REASONS = ("empty", "refusal", "no_question", "missing_answer", "unknown_resource_id",
+REJECTION_REASONS = ("empty", "refusal", "no_question", "missing_answer", "answer_is_question", "unknown_resource_id",
                      "answer_not_grounded", "answer_value_changed", "malformed_json")
 LABEL = re.compile(r"^[\s>*#\-•]*\**\s*(?P<label>question|q|answers?|a|entry|entries|ref|resource)\s*\**\s*[:=]\s*\**\s*",
                    re.IGNORECASE | re.MULTILINE)
@@ -189,7 +190,8 @@ def grounding_words(entry_text: str) -> list[str]:
 def build_contract(record: dict[str, Any], cfg: SampleConfig | None = None) -> Contract:
     """The reply contract (``sample.fhir_qa.contract: json``): a JSON object ``{question, answer, resource_ids}``.
 
-    ``question`` one line of 9-121 characters ending with '?', ``answer`` one line of at most 201 characters holding one of
+    ``question`` one line of 9-121 characters ending with '?', ``answer`` one line of at most 201 characters without
+    a '?' holding one of
     the target entry's :func:`grounding_words` as a whole word, ``resource_ids`` 1 to n
     of the prompt's entry refs (``R1`` .. ``Rn``, an enum: a reply cannot cite an entry it was not shown).
     Whether the answer is grounded in the cited entries is still the parser's check.
@@ -200,15 +202,17 @@ def build_contract(record: dict[str, Any], cfg: SampleConfig | None = None) -> C
     anchor = "|".join(re.escape(w) for w in grounding_words(target))
     # the answer holds one of the target entry's own words (its name, value or date) as a whole word (the
     # engine's regexes have no \b: the word stands between non-word characters or at an end)
-    edge = "[^A-Za-z0-9\"\\\\\\n\\x00-\\x1f]"
+    edge = "[^A-Za-z0-9\"\\\\\\n\\x00-\\x1f?]"
+    # no '?' anywhere in the answer: the 135M model otherwise fills it with a second question
+    said = "[^\"\\\\\\n\\x00-\\x1f?]"
     schema = {
         "type": "object",
         "properties": {
             # bounds sized so that the whole object fits the demo's 128 new tokens (a reply cut short is
             # malformed JSON): at 4 characters a token, 120 + 200 characters + the keys is ~95 tokens
             "question": {"type": "string", "pattern": f"^[A-Z]{line}{{8,120}}\\?$"},
-            "answer": {"type": "string", "pattern": f"^({line}{{0,100}}{edge})?(?i:{anchor})({edge}{line}{{0,100}})?$"
-                       if anchor else f"^{line}{{1,200}}$"},
+            "answer": {"type": "string", "pattern": f"^({said}{{0,100}}{edge})?(?i:{anchor})({edge}{said}{{0,100}})?$"
+                       if anchor else f"^{said}{{1,200}}$"},
             "resource_ids": {"type": "array", "items": {"enum": refs}, "minItems": 1, "maxItems": len(refs)},
         },
         "required": ["question", "answer", "resource_ids"],
@@ -230,6 +234,12 @@ def _contract_reply(text: str, pid: str) -> tuple[str, str, list[str]] | Rejecti
     return reply["question"], reply["answer"], [str(r) for r in reply["resource_ids"]]
 
 
+# An answer opening like a question ("How did the patient ...") is one: the 135M model writes a second question
+# in the answer field (yes/no answers open with Yes/No, not with the auxiliary).
+QUESTION_START = re.compile(r"(?:how|what|why|when|where|which|who|whom|whose|is|are|was|were|does|do|did|can|could|"
+                            r"should|would|will|has|have|had)\b", re.IGNORECASE)
+
+
 def parse_completion(text: str, prompt: dict[str, Any]) -> dict[str, Any] | Rejection:
     """``{patient_id, question, answer, refs, resource_ids}`` or a Rejection (see the module docstring)."""
     pid = prompt["id"]
@@ -249,6 +259,8 @@ def parse_completion(text: str, prompt: dict[str, Any]) -> dict[str, Any] | Reje
     answer = answer.split("\n\n")[0].strip().strip("*\"'` ").strip()
     if not answer:
         return Rejection(pid, "missing_answer", f"a question without an answer: {cleaned[:100]!r}")
+    if answer.endswith("?") or QUESTION_START.match(answer):
+        return Rejection(pid, "answer_is_question", f"the answer {answer[:80]!r} is a question, not an answer")
     shown = {r["ref"]: r for r in prompt["vars"]["resources"]}
     named = list(dict.fromkeys(named))
     unknown = [r for r in named if r not in shown]

@@ -133,6 +133,12 @@ def test_the_contract_answer_holds_a_word_of_the_target_entry(answer, ok):
     assert (contract_violation(contract, reply) is None) == ok
 
 
+@pytest.mark.parametrize("answer", ["Was 78 kg on 2021-06-10.", "Had a weight of 78 kg.", "Is 78 kg."])
+def test_an_answer_opening_with_an_auxiliary_and_no_subject_is_an_answer(answer):
+    reply = f"Question: What was the weight?\nAnswer: {answer}"
+    assert isinstance(fhir_qa.parse_completion(reply, PROMPT), dict)
+
+
 def test_a_contract_answer_that_opens_like_a_question_is_rejected():
     prompt = PROMPT | {"contract": fhir_qa.build_contract(PROMPT["vars"]).to_dict()}
     reply = json.dumps({"question": "What was the weight?", "answer": "Is the weight 78 kg", "resource_ids": ["R2"]})

@@ -55,7 +55,7 @@ class SampleConfig:
     contract: Literal["none", "ordered"] = "none"  # ordered: decode under build_contract (every mark once, in order)
     # Under the contract each free gap is min..max x its source gap's characters (+ GAP_SLACK) and each mark's
     # text at most max x the entity's (+ GAP_SLACK): a rewrite cannot shrink or pad itself out of the length gate.
-    contract_min_ratio: NonNegativeFloat = 0.0
+    contract_min_ratio: NonNegativeFloat = 0.0  # build_contract's defaults when called without a config
     contract_max_ratio: PositiveFloat = 2.0
 
 
@@ -147,7 +147,6 @@ def source_ids(record: dict[str, Any]) -> Sequence[str]:
 # marking policy); between marks, text without any bracket (so no '[[' or ']]' of its own). Neither holds a
 # control character other than tab and newline (a random model writes them; a note does not).
 CONTROL = r"\x00-\x08\x0b-\x1f\x7f"
-MARK_TEXT = rf"[^\[\]\s{CONTROL}](?:[^\[\]\n{CONTROL}]{{0,78}}[^\[\]\s{CONTROL}])?"
 GAP_SLACK = 16  # characters a gap or mark text may add beyond max x its source (a short gap may grow a word)
 _REGEX_META = re.compile(r"([\\.^$|?*+()\[\]{}\-])")
 
@@ -179,7 +178,7 @@ def mark_text(entity: str, max_ratio: float = 2.0) -> str:
 def build_contract(record: dict[str, Any], cfg: SampleConfig | None = None) -> Contract:
     """The reply contract of a segment (``sample.brat_augment.contract: ordered``): a regular expression
     matching free text holding each of the segment's marks exactly once, in the segment's order, as
-    ``[[Label: text]]`` with the segment's label (the entity text itself is free: :data:`MARK_TEXT`;
+    ``[[Label: text]]`` with the segment's label (the entity text itself is free: :func:`mark_text`;
     the text between marks: :func:`free_text`).
 
     A reply under it always decodes with every entity kept (no ``broken_markup``, ``unknown_label``,
@@ -188,7 +187,9 @@ def build_contract(record: dict[str, Any], cfg: SampleConfig | None = None) -> C
     plain, marks = parse_marks(record["segment"]["encoded"])
     cuts = [0, *(x for m in marks for x in (m.start, m.end)), len(plain)]
     gaps = [plain[cuts[i]:cuts[i + 1]] for i in range(0, len(cuts), 2)]  # the text before, between and after marks
-    low, high = (cfg.contract_min_ratio, cfg.contract_max_ratio) if cfg is not None else (0.0, 2.0)
+    defaults = {f.name: f.default for f in dataclasses.fields(SampleConfig)}
+    low, high = ((cfg.contract_min_ratio, cfg.contract_max_ratio) if cfg is not None
+                 else (defaults["contract_min_ratio"], defaults["contract_max_ratio"]))
     parts = [free_text(gaps[0], low, high)]
     for mark, gap in zip(marks, gaps[1:]):
         parts += [_literal(f"{OPEN}{mark.label}{LABEL_SEP} "), mark_text(mark.text, high), _literal(CLOSE),

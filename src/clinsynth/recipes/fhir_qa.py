@@ -234,10 +234,12 @@ def _contract_reply(text: str, pid: str) -> tuple[str, str, list[str]] | Rejecti
     return reply["question"], reply["answer"], [str(r) for r in reply["resource_ids"]]
 
 
-# An answer opening like a question ("How did the patient ...") is one: the 135M model writes a second question
-# in the answer field (yes/no answers open with Yes/No, not with the auxiliary).
-QUESTION_START = re.compile(r"(?:how|what|why|when|where|which|who|whom|whose|is|are|was|were|does|do|did|can|could|"
-                            r"should|would|will|has|have|had)\b", re.IGNORECASE)
+# An answer opening like a question is one: the 135M model writes a second question in the answer field ("How did
+# the patient ..."). A wh-word, or an auxiliary before its subject ("Is the patient ..."); "Was 78 kg on ..." and
+# "Had a fever ..." are answers.
+QUESTION_START = re.compile(r"(?:how|what|why|when|where|which|who|whom|whose)\b|"
+                            r"(?:is|are|was|were|does|do|did|can|could|should|would|will)\s+"
+                            r"(?:the|this|that|these|those|there|he|she|they|it|his|her|their|patient)\b", re.IGNORECASE)
 
 
 def parse_completion(text: str, prompt: dict[str, Any]) -> dict[str, Any] | Rejection:

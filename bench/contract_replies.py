@@ -40,7 +40,7 @@ def main() -> None:
     prefer_sleeping_threads()
     from clinsynth.generation.types import Completion, SamplingParams
     from clinsynth.params import read_params
-    from clinsynth.prompting import to_request
+    from clinsynth.generation.engine import to_request
     from clinsynth.recipes import load_recipe
 
     recipe = load_recipe(args.recipe)

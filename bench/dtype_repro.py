@@ -59,7 +59,7 @@ def worker(args: argparse.Namespace) -> None:
 
     from clinsynth.generation.transformers_backend import TransformersBackend, TransformersConfig
     from clinsynth.generation.types import SamplingParams
-    from clinsynth.prompting import to_request
+    from clinsynth.generation.engine import to_request
 
     threads = int(os.environ.get("BENCH_THREADS", args.threads))
     prompts = json.loads(Path(args.worker).read_text(encoding="utf-8"))

@@ -125,7 +125,7 @@ def worker(args: argparse.Namespace) -> None:
     from clinsynth.generation.engine import run_requests
     from clinsynth.generation.transformers_backend import TransformersBackend, TransformersConfig
     from clinsynth.generation.types import SamplingParams
-    from clinsynth.prompting import to_request
+    from clinsynth.generation.engine import to_request
 
     prompts = json.loads(Path(args.worker_prompts).read_text())
     sampling = SamplingParams(temperature=0.7, top_p=0.95, max_new_tokens=args.max_new_tokens)
@@ -184,7 +184,7 @@ def main() -> None:
 
     from clinsynth.generation.model_store import offline
     from clinsynth.generation.types import SamplingParams
-    from clinsynth.prompting import to_request
+    from clinsynth.generation.engine import to_request
 
     offline()
     torch.set_num_threads(args.threads)

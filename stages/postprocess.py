@@ -13,14 +13,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from clinsynth.corpus import Note
 from clinsynth.kg import KnowledgeGraph
 from clinsynth.params import ConfigError, load_base, load_params
 from clinsynth.quality.card import build_card, file_sha256, write_card
 from clinsynth.quality.gates import raise_on_failures
-from clinsynth.quality.inputs import Generation, Prompt, Rejection, parse_records
 from clinsynth.quality.postprocess import PostprocessConfig, postprocess
-from clinsynth.records import read_jsonl, write_json, write_jsonl
+from clinsynth.recipes import load_recipe
+from clinsynth.records import Generation, Note, Prompt, Rejection, read_records, write_json, write_jsonl
 
 
 def main(corpus: str) -> None:
@@ -34,11 +33,12 @@ def main(corpus: str) -> None:
              "generations": Path(base.paths.generations) / f"{corpus}.jsonl",
              "rejections": Path(base.paths.generations) / f"{corpus}.rejections.jsonl",
              "notes": Path(base.paths.notes)}
-    records = {name: parse_records(cls, read_jsonl(paths[name]), str(paths[name])) for name, cls in
+    records = {name: read_records(paths[name], cls) for name, cls in
                (("prompts", Prompt), ("generations", Generation), ("rejections", Rejection), ("notes", Note))}
     kg = KnowledgeGraph.load(base.paths.kg_graph) if cfg.fidelity.kg_concepts else None
     result = postprocess(recipe, records["prompts"], records["generations"], records["rejections"],
-                         records["notes"], cfg, base.seed, progress=True, corpus=corpus, kg=kg)
+                         records["notes"], cfg, base.seed, progress=True, corpus=corpus, kg=kg,
+                         check=load_recipe(recipe).CHECK)
     out = Path(cfg.synthetic_dir) / corpus
     write_jsonl(out / "records.jsonl", result.kept)
     write_jsonl(out / "dropped.jsonl", result.dropped)

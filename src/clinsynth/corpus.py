@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from clinsynth.errors import InputError
+from clinsynth.records import Chunk, Note
 
 MIMIC_COLUMNS = ("ROW_ID", "SUBJECT_ID", "HADM_ID", "CATEGORY", "TEXT")
 SPLITS = ("train", "dev", "test")
@@ -35,25 +36,6 @@ class IngestError(InputError):
 class IngestSource:
     path: str
     format: Literal["jsonl", "csv", "txt"]
-
-
-@dataclasses.dataclass(frozen=True)
-class Note:
-    id: str
-    text: str
-    split: str
-    meta: dict[str, Any]
-
-
-@dataclasses.dataclass(frozen=True)
-class Chunk:
-    id: str
-    note_id: str
-    patient_id: str
-    split: str
-    start: int
-    end: int
-    text: str
 
 
 @dataclasses.dataclass(frozen=True)

@@ -28,7 +28,8 @@ from typing import Any
 import jinja2
 import jinja2.meta
 
-from clinsynth.generation.types import Contract, Message, Request, SamplingParams, request_seed
+from clinsynth.generation.types import Contract, Message, request_seed
+from clinsynth.records import Prompt
 
 TEMPLATE_NAME = re.compile(r"^(?P<recipe>[a-z][a-z0-9_]*)\.(?P<name>[a-z][a-z0-9_]*)\.v(?P<version>[0-9]+)$")
 ROLES = ("system", "example_user", "example_assistant", "user")  # blocks, in message order
@@ -46,28 +47,6 @@ class Template:
     path: str
     sha: str  # sha256 of the template file text (first 16 hex)
     source: str
-
-
-@dataclasses.dataclass(frozen=True)
-class Prompt:
-    """One rendered prompt (a line of ``data/prompts/<recipe>.jsonl``)."""
-
-    id: str
-    recipe: str
-    template: str
-    template_sha: str
-    messages: tuple[Message, ...]
-    vars: dict[str, Any]
-    source_ids: tuple[str, ...]
-    seed: int
-    contract: Contract | None = None  # the reply contract the recipe built for this prompt (sample.<R>.contract)
-
-    def to_dict(self) -> dict[str, Any]:
-        """The JSONL record; ``contract`` appears only when set, so prompts without one read as before."""
-        record = dataclasses.asdict(self)
-        if self.contract is None:
-            del record["contract"]
-        return record
 
 
 _ENV = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False)
@@ -175,9 +154,3 @@ def build_prompts(
     if duplicates:
         raise TemplateError(f"{recipe}: {duplicates} prompts share an id; source ids must be unique per template")
     return prompts
-
-
-def to_request(prompt: Mapping[str, Any], sampling: SamplingParams) -> Request:
-    """A prompt record (as read from JSONL) -> the engine's Request (with its ``contract`` when it has one)."""
-    messages = tuple(Message(m["role"], m["content"]) for m in prompt["messages"])
-    return Request(prompt["id"], messages, int(prompt["seed"]), sampling, Contract.from_dict(prompt.get("contract")))

@@ -5,11 +5,10 @@ import json
 import pytest
 
 from clinsynth.brat import read_corpus, validate_document
-from clinsynth.generation.types import Rejection
+from clinsynth.records import Rejection, dumps, read_jsonl
 from clinsynth.params import Paths
 from clinsynth.prompting import build_prompts, load_template
 from clinsynth.recipes import brat_augment as recipe
-from clinsynth.records import dumps, read_jsonl
 
 LABELS = ["Condition", "Medication", "Procedure"]
 EXPECTED = {  # generation id -> (where it ends, reason)

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from clinsynth.generation.types import Rejection
+from clinsynth.records import Rejection
 from clinsynth.prompting import build_prompts, load_template
 from clinsynth.recipes import fhir_qa, load_recipe
 

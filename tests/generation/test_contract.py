@@ -13,7 +13,8 @@ import pytest
 from clinsynth.generation.cache import cache_key
 from clinsynth.generation.transformers_backend import TransformersBackend, TransformersConfig
 from clinsynth.generation.types import Completion, Contract, ContractError, Failure, Message, Request, SamplingParams
-from clinsynth.prompting import Prompt, to_request
+from clinsynth.records import Prompt
+from clinsynth.generation.engine import to_request
 from clinsynth.recipes import brat_augment, fhir_qa, retrieval_queries
 
 IDENTITY = "smollm2-135m-instruct@0123456789abcdef;float16;decode-v1"

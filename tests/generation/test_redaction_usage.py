@@ -11,9 +11,9 @@ from clinsynth.generation.cache import GenerationCache
 from clinsynth.generation.engine import generate
 from clinsynth.generation.openai_backend import OpenAIBackend, OpenAIBackendError, OpenAIConfig, token_count
 from clinsynth.generation.redact import redact_secrets
-from clinsynth.generation.types import Rejection, SamplingParams
-from clinsynth.prompting import to_request
-from clinsynth.records import write_jsonl
+from clinsynth.generation.types import SamplingParams
+from clinsynth.records import Rejection, write_jsonl
+from clinsynth.generation.engine import to_request
 
 from .openai_servers import Reply, ScriptedServer, chat_reply
 

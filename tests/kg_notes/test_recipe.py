@@ -2,7 +2,7 @@ from collections import Counter
 
 import pytest
 
-from clinsynth.generation.types import Rejection
+from clinsynth.records import Rejection
 from clinsynth.prompting import build_prompts, load_template
 from clinsynth.quality.checks import RECIPE_CHECKS, recipe_check
 from clinsynth.quality.inputs import Generation, Prompt

@@ -1,6 +1,6 @@
 import pytest
 
-from clinsynth.generation.types import Rejection
+from clinsynth.records import Rejection
 from clinsynth.recipes.retrieval_queries import parse_completion
 
 PROMPT = {"id": "retrieval_queries.entities.v1:abc"}

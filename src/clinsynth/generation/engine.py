@@ -24,8 +24,8 @@ from typing import Any
 
 from clinsynth.generation.cache import GenerationCache, cache_key
 from clinsynth.generation.redact import redact_secrets
-from clinsynth.generation.types import Backend, Completion, Failure, Generation, Rejection, Request, SamplingParams
-from clinsynth.prompting import to_request
+from clinsynth.generation.types import Backend, Completion, Contract, Failure, Message, Request, SamplingParams
+from clinsynth.records import Generation, Rejection
 
 Parser = Callable[[str, Mapping[str, Any]], "dict[str, Any] | Rejection"]
 
@@ -90,6 +90,12 @@ def run_requests(requests: Sequence[Request], backend: Backend, cache: Generatio
         cache.release_claims()
     if sent:
         raise BackendContractError(f"backend {identity}: no result for {len(sent)} requests, e.g. {next(iter(sent))!r}")
+
+
+def to_request(prompt: Mapping[str, Any], sampling: SamplingParams) -> Request:
+    """A prompt record (as read from JSONL) -> the engine's Request (with its ``contract`` when it has one)."""
+    messages = tuple(Message(m["role"], m["content"]) for m in prompt["messages"])
+    return Request(prompt["id"], messages, int(prompt["seed"]), sampling, Contract.from_dict(prompt.get("contract")))
 
 
 def _emit(outcome: Outcome, on_outcome: Callable[[Outcome], None] | None) -> None:

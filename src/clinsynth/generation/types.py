@@ -111,39 +111,3 @@ def request_seed(base_seed: int, prompt_id: str) -> int:
     """A 31-bit seed that depends only on the base seed and the prompt id (not on batch or worker)."""
     digest = hashlib.sha256(f"{base_seed}:{prompt_id}".encode()).digest()
     return int.from_bytes(digest[:4], "big") & 0x7FFFFFFF
-
-
-@dataclasses.dataclass(frozen=True)
-class Generation:
-    """One reply, as written to ``data/generations/<recipe>.jsonl`` (sorted by prompt_id).
-
-    ``id`` is the cache key (sha256 of model identity, messages, sampling, seed), so
-    ``clinsynth cache prune`` can tell which cache entries the current outputs use. ``text`` is
-    the raw completion; ``parsed`` is what the recipe's parser made of it. There is deliberately
-    no ``cached`` field: a fresh run and a cached rerun must write byte-identical files (cache
-    hits are counted in metrics/timing instead).
-    """
-
-    id: str
-    prompt_id: str
-    model: str
-    params_sha: str
-    text: str
-    finish_reason: str
-    n_prompt_tokens: int
-    n_completion_tokens: int
-    parsed: dict = dataclasses.field(default_factory=dict)
-
-
-@dataclasses.dataclass(frozen=True)
-class Rejection:
-    """A prompt without a usable reply: a backend Failure or a reply the recipe's parser refused.
-
-    ``generation_id`` is the cache key of the refused completion (None for backend failures),
-    so pruning the cache keeps replies that were generated and then rejected.
-    """
-
-    prompt_id: str
-    reason: str  # enumerated per source: Failure reasons, or parser reasons ("empty", "refusal", ...)
-    detail: str
-    generation_id: str | None = None

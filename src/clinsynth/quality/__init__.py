@@ -1,11 +1,11 @@
 """Quality and privacy gates for synthetic corpora (leakage, duplicates, diversity, membership audit, data card).
 
-Recipes register their own record checks in :data:`RECIPE_CHECKS` with :func:`register_check`;
-the postprocess stage runs them with the shared gates (:func:`clinsynth.quality.postprocess.postprocess`).
+A recipe's own record check (:class:`RecipeCheck`) is passed to
+:func:`clinsynth.quality.postprocess.postprocess`, which runs it with the shared gates.
 """
 
 from clinsynth.quality.card import DataCard, build_card, write_card
-from clinsynth.quality.checks import RECIPE_CHECKS, CheckOutcome, register_check
+from clinsynth.quality.checks import CheckOutcome, RecipeCheck
 from clinsynth.quality.gates import QualityGateError
 
-__all__ = ["RECIPE_CHECKS", "CheckOutcome", "DataCard", "QualityGateError", "build_card", "register_check", "write_card"]
+__all__ = ["CheckOutcome", "DataCard", "QualityGateError", "RecipeCheck", "build_card", "write_card"]

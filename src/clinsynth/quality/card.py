@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from clinsynth.quality.inputs import Generation, Prompt
+from clinsynth.records import Generation, Prompt
 from clinsynth.records import write_json
 
 

@@ -24,7 +24,7 @@ from typing import Any
 
 from clinsynth.kg import KnowledgeGraph
 from clinsynth.params import Fraction, NonNegativeInt, PositiveInt
-from clinsynth.quality.inputs import Generation, Prompt
+from clinsynth.records import Generation, Prompt
 from clinsynth.quality.summary import summarize
 
 EDGE_PUNCT = ".,;:!?\"'[]{}*"  # stripped from token ends before lookup (parentheses kept: "(disorder)")
@@ -37,9 +37,8 @@ class FidelityConfig:
     types: list[str] = dataclasses.field(default_factory=lambda: ["Disease", "Symptom", "Drug", "Procedure"])
     max_words: PositiveInt = 6  # longest KG term (words) looked up
     min_chars: PositiveInt = 4  # shorter terms ("ED", "MS") are too ambiguous to link
-    # recipe -> the prompt vars holding the source whose concepts should survive
-    source_vars: dict[str, list[str]] = dataclasses.field(default_factory=lambda: {
-        "rephrase": ["text"], "kg_notes": ["disease", "symptoms", "drugs"], "brat_augment": ["record"]})
+    # recipe -> the prompt vars holding the source whose concepts should survive (params.yaml names them)
+    source_vars: dict[str, list[str]] = dataclasses.field(default_factory=dict)
     # gates; None: measured only (the default)
     min_retained: Fraction | None = None  # drop a record keeping a smaller share of its source concepts
     max_invented: NonNegativeInt | None = None  # drop a record inventing more concepts than this

@@ -30,17 +30,18 @@ from tqdm import tqdm
 from clinsynth.corpus import Note
 from clinsynth.kg import KnowledgeGraph
 from clinsynth.params import Fraction, NonNegativeFloat, NonNegativeInt, PositiveInt, from_mapping
-from clinsynth.quality.checks import RECIPE_CHECKS, CheckOutcome, recipe_check
+from clinsynth.quality.checks import CheckOutcome, RecipeCheck
 from clinsynth.quality.dedup import DedupConfig, find_duplicates
 from clinsynth.quality.degeneracy import DegeneracyConfig, screen_degenerate
 from clinsynth.quality.diversity import measure_diversity
 from clinsynth.quality.fidelity import (ConceptLinker, FidelityConfig, fidelity_metrics, fidelity_reason,
                                         measure_fidelity, strings_of)
 from clinsynth.quality.gates import LIMIT_METRICS, evaluate_limits, resolve_limits
-from clinsynth.quality.inputs import Generation, Prompt, QualityInputError, Rejection, note_of_source, synthetic_text
+from clinsynth.quality.inputs import QualityInputError, note_of_source, synthetic_text
 from clinsynth.quality.leakage import Leakage, NgramIndex
 from clinsynth.quality.membership import MembershipConfig, membership_audit
 from clinsynth.quality.summary import round_floats, summarize
+from clinsynth.records import DroppedRecord, Generation, Prompt, Rejection, SyntheticRecord
 
 
 @dataclasses.dataclass(frozen=True)
@@ -89,38 +90,6 @@ class PostprocessConfig:
     min_distinct_2_ratio: NonNegativeFloat | None = 0.5
     max_self_bleu_gap: float | None = 0.2
     max_membership_auc: Fraction | None = None
-
-
-@dataclasses.dataclass(frozen=True)
-class SyntheticRecord:
-    id: str  # the generation id
-    recipe: str
-    prompt_id: str
-    template: str
-    model: str
-    source_ids: list[str]
-    text: str
-    leakage: dict[str, Any]  # train_longest_span, train_overlap, source_longest_span, source_overlap (None: unresolved)
-    checks: dict[str, float]  # the recipe check's figures and the degeneracy figures
-    strips: list[str] = dataclasses.field(default_factory=list)  # preamble | sign_off | code_fence removed
-    fidelity: dict[str, Any] = dataclasses.field(default_factory=dict)  # see clinsynth.quality.fidelity
-
-
-@dataclasses.dataclass(frozen=True)
-class DroppedRecord:
-    id: str
-    recipe: str
-    prompt_id: str
-    text: str
-    reason: str  # <degeneracy reason> | <check reason> | <fidelity reason> | leakage_span | leakage_overlap | exact_duplicate | near_duplicate
-    detail: str
-    duplicate_of: str | None  # the kept record a duplicate repeats
-    jaccard_estimated: float | None
-    jaccard_exact: float | None
-    leakage: dict[str, Any]
-    checks: dict[str, float]
-    strips: list[str] = dataclasses.field(default_factory=list)
-    fidelity: dict[str, Any] = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -187,12 +156,13 @@ def _leak_reason(leak: Leakage, cfg: LeakageConfig) -> tuple[str, str] | None:
 def postprocess(recipe: str, prompts: Sequence[Prompt], generations: Sequence[Generation],
                 rejections: Sequence[Rejection], notes: Sequence[Note], cfg: PostprocessConfig, seed: int,
                 progress: bool = False, corpus: str | None = None,
-                kg: KnowledgeGraph | None = None) -> PostprocessResult:
+                kg: KnowledgeGraph | None = None, check: RecipeCheck | None = None) -> PostprocessResult:
     """Run the gates of one recipe's corpus; see the module docstring for the order and the figures.
 
     ``corpus`` names the generations when they are not the recipe's own (default: ``recipe``): its settings
     are ``cfg.recipes[corpus]`` and its limits are reported as ``quality_<corpus>``. ``kg``: the graph the
-    fidelity figures link concepts to (None: changed values only)."""
+    fidelity figures link concepts to (None: changed values only). ``check``: the recipe's own record check
+    (its module's ``CHECK``), run after the degeneracy screen; None: the shared gates only."""
     corpus = corpus or recipe
     timings: dict[str, float] = {}
     clock = time.perf_counter()
@@ -201,12 +171,11 @@ def postprocess(recipe: str, prompts: Sequence[Prompt], generations: Sequence[Ge
     gens = sorted((dataclasses.replace(g, text=synthetic_text(g, params.text)) for g in generations),
                   key=lambda g: g.id)
     limits = resolve_limits({k: getattr(cfg, k) for k in LIMIT_METRICS}, params.limits, corpus)
-    check = recipe_check(recipe)
     check_cfg = from_mapping(check.config, params.check, f"params.yaml: postprocess.recipes.{corpus}.check") \
         if check else None
     if params.check and not check:
-        raise QualityInputError(f"postprocess.recipes.{corpus}.check is set but no check is registered for "
-                                f"{recipe!r}; registered: {sorted(RECIPE_CHECKS)}")
+        raise QualityInputError(f"params.yaml: postprocess.recipes.{corpus}.check is set but recipe {recipe!r} "
+                                f"has no record check; remove the 'check:' block")
 
     by_id = {n.id: n for n in notes}
     source_leak = _SourceLeakage(by_id, cfg.leakage.ngram)
@@ -222,7 +191,8 @@ def postprocess(recipe: str, prompts: Sequence[Prompt], generations: Sequence[Ge
         figures = round_floats(screened.figures)
         if screened.reason:
             degenerate.append(DroppedRecord(g.id, recipe, g.prompt_id, g.text, screened.reason, screened.detail,
-                                            None, None, None, {}, figures, screened.strips))
+                                            None, None, None, {}, figures, screened.strips,
+                                            template=p.template, vars=p.vars))
             continue
         g, strips[g.id] = dataclasses.replace(g, text=screened.text), screened.strips
         outcome = check.run(p, g, check_cfg) if check else CheckOutcome({})
@@ -230,8 +200,8 @@ def postprocess(recipe: str, prompts: Sequence[Prompt], generations: Sequence[Ge
         fidelity[g.id] = measure_fidelity(g.text, p.vars, recipe, linker, cfg.fidelity)
         why = (outcome.reason, outcome.detail) if outcome.reason else fidelity_reason(fidelity[g.id], cfg.fidelity)
         if why:
-            dropped.append(DroppedRecord(g.id, recipe, g.prompt_id, g.text, why[0], why[1],
-                                         None, None, None, {}, outcome.figures, strips[g.id], fidelity[g.id]))
+            dropped.append(DroppedRecord(g.id, recipe, g.prompt_id, g.text, why[0], why[1], None, None, None, {},
+                                         outcome.figures, strips[g.id], fidelity[g.id], p.template, p.vars))
         else:
             survivors.append((g, outcome))
     n_degenerate = len(degenerate)
@@ -248,8 +218,9 @@ def postprocess(recipe: str, prompts: Sequence[Prompt], generations: Sequence[Ge
         leaks[g.id] = _leak_figures(train_leak, source_leak.measure(prompt_of[g.prompt_id], g.text))
         why = _leak_reason(train_leak, cfg.leakage)
         if why:
+            p = prompt_of[g.prompt_id]
             dropped.append(DroppedRecord(g.id, recipe, g.prompt_id, g.text, why[0], why[1], None, None, None,
-                                         leaks[g.id], outcome.figures, strips[g.id], fidelity[g.id]))
+                                         leaks[g.id], outcome.figures, strips[g.id], fidelity[g.id], p.template, p.vars))
         else:
             clean.append((g, outcome))
     n_leak_dropped = len(dropped) - n_check_dropped
@@ -259,7 +230,7 @@ def postprocess(recipe: str, prompts: Sequence[Prompt], generations: Sequence[Ge
     dups = {d.id: d for d in find_duplicates([(g.id, g.text) for g, _ in clean], cfg.dedup, seed, progress)}
     kept: list[SyntheticRecord] = []
     for g, outcome in clean:
-        d = dups.get(g.id)
+        d, p = dups.get(g.id), prompt_of[g.prompt_id]
         if d:
             detail = (f"exact duplicate of kept record {d.duplicate_of!r} (same tokens, ignoring case and spacing)"
                       if d.kind == "exact" else
@@ -268,11 +239,13 @@ def postprocess(recipe: str, prompts: Sequence[Prompt], generations: Sequence[Ge
                       f">= threshold {cfg.dedup.threshold}")
             dropped.append(DroppedRecord(g.id, recipe, g.prompt_id, g.text, f"{d.kind}_duplicate", detail,
                                          d.duplicate_of, d.jaccard_estimated, d.jaccard_exact, leaks[g.id],
-                                         outcome.figures, strips[g.id], fidelity[g.id]))
+                                         outcome.figures, strips[g.id], fidelity[g.id], p.template, p.vars))
             continue
-        p = prompt_of[g.prompt_id]
-        kept.append(SyntheticRecord(g.id, recipe, g.prompt_id, p.template, g.model, list(p.source_ids), g.text,
-                                    leaks[g.id], outcome.figures, strips[g.id], fidelity[g.id]))
+        kept.append(SyntheticRecord(
+            id=g.id, recipe=recipe, prompt_id=g.prompt_id, template=p.template, template_sha=p.template_sha,
+            model=g.model, source_ids=list(p.source_ids), text=g.text, parsed=g.parsed, vars=p.vars,
+            contract=p.contract.to_dict() if p.contract else None, leakage=leaks[g.id], checks=outcome.figures,
+            strips=strips[g.id], fidelity=fidelity[g.id]))
     timings["dedup"] = time.perf_counter() - clock
 
     clock = time.perf_counter()

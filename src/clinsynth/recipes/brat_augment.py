@@ -31,9 +31,10 @@ from clinsynth.brat import (DecodedSegment, DecodeRejection, Document, EncodedSe
                             encode_segments, parse_marks, read_corpus)
 from clinsynth.brat.inline import CLOSE, LABEL_SEP, OPEN
 from clinsynth.errors import InputError
-from clinsynth.generation.types import Contract, Rejection
+from clinsynth.generation.types import Contract
+from clinsynth.records import Rejection
 from clinsynth.params import Fraction, NonNegativeFloat, NonNegativeInt, Paths, PositiveFloat, PositiveInt
-from clinsynth.quality.checks import CheckOutcome, prompt_source_text, register_check
+from clinsynth.quality.checks import CheckOutcome, RecipeCheck, prompt_source_text
 from clinsynth.quality.leakage import tokenize
 
 NAME = "brat_augment"
@@ -400,7 +401,6 @@ class BratAugmentCheckConfig:
     max_length_ratio: PositiveFloat = 2.0  # a 135M model's runaway repetition of one sentence lands above this
 
 
-@register_check(NAME, BratAugmentCheckConfig)
 def check_brat_augment(prompt: Any, generation: Any, cfg: BratAugmentCheckConfig) -> CheckOutcome:
     """Length ratio of the gated rewrite (``postprocess.recipes.brat_augment.text: parsed.text``, marks
     decoded) to its prompted segment with its marks decoded the same way."""
@@ -413,3 +413,6 @@ def check_brat_augment(prompt: Any, generation: Any, cfg: BratAugmentCheckConfig
     if ratio > cfg.max_length_ratio:
         return CheckOutcome({"length_ratio": ratio}, "length_ratio_high", f"{detail} > max {cfg.max_length_ratio}")
     return CheckOutcome({"length_ratio": ratio})
+
+
+CHECK = RecipeCheck(BratAugmentCheckConfig, check_brat_augment)

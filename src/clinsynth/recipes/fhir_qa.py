@@ -39,10 +39,10 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any, Literal
 
-from clinsynth.generation.types import Contract, Rejection
+from clinsynth.generation.types import Contract
+from clinsynth.records import Rejection, read_jsonl
 from clinsynth.params import ConfigError, NonNegativeInt, Paths, PositiveInt
 from clinsynth.recipes.replies import screen_reply
-from clinsynth.records import read_jsonl
 
 NAME = "fhir_qa"
 REJECTION_REASONS = ("empty", "refusal", "no_question", "missing_answer", "answer_is_question", "unknown_resource_id",
@@ -280,3 +280,6 @@ def parse_completion(text: str, prompt: dict[str, Any]) -> dict[str, Any] | Reje
     # text: question and answer, the record postprocess@fhir_qa gates (postprocess.recipes.fhir_qa.text)
     return {"patient_id": prompt["vars"]["patient_id"], "question": question, "answer": answer, "refs": refs,
             "resource_ids": [shown[r]["id"] for r in refs], "text": f"{question}\n{answer}"}
+
+
+CHECK = None  # the shared gates only: the parser already holds the reply to its contract

@@ -12,7 +12,7 @@ The engine's ``read_sources`` returns records prompts are built from; a kg_notes
 the one record returned is the pool it is drawn from (:class:`DrawPool`: the notes and the KG), and
 ``select_sources`` makes the draws (pure, seeded).
 
-Fidelity: :func:`check_kg_notes` (registered in the quality ``RECIPE_CHECKS``) gives each record its
+Fidelity: :func:`check_kg_notes` (the recipe's ``CHECK``, run by postprocess@kg_notes) gives each record its
 symptom usage ratio (share of the prompt's symptoms mentioned, by label or any KG synonym).
 
 KG-guided note prompts (MedSyn): which ICD-10 codes to write about, and which symptoms to give.
@@ -55,12 +55,11 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Literal
 
 from clinsynth.errors import InputError
-from clinsynth.generation.types import Rejection
+from clinsynth.records import Rejection, read_jsonl
 from clinsynth.kg import KnowledgeGraph
 from clinsynth.params import Fraction, NonNegativeInt, Paths, PositiveFloat, PositiveInt
-from clinsynth.quality.checks import CheckOutcome, register_check
+from clinsynth.quality.checks import CheckOutcome, RecipeCheck
 from clinsynth.recipes.replies import screen_reply
-from clinsynth.records import read_jsonl
 
 ICD10CM = "ICD10CM:"
 RESOLUTIONS = ("self", "descendant", "ancestor", "relative", "none", "not_in_kg")
@@ -441,7 +440,6 @@ class KgNotesCheckConfig:
     min_symptom_usage: Fraction = 0.0  # drop a note using a smaller share of its prompt's symptoms (0: measure only)
 
 
-@register_check("kg_notes", KgNotesCheckConfig)
 def check_kg_notes(prompt: Any, generation: Any, cfg: KgNotesCheckConfig) -> CheckOutcome:
     """Symptom usage ratio of the note (prompts without symptoms: no usage figure, never dropped) and
     ``disease_used`` (1.0 when the note names the prompt's disease, 0.0 when not; measured only)."""
@@ -456,3 +454,6 @@ def check_kg_notes(prompt: Any, generation: Any, cfg: KgNotesCheckConfig) -> Che
         return CheckOutcome(figures, "symptom_usage_low",
                             f"{usage:.2f} of {len(prompt.vars['symptoms'])} symptoms < min {cfg.min_symptom_usage}")
     return CheckOutcome(figures)
+
+
+CHECK = RecipeCheck(KgNotesCheckConfig, check_kg_notes)

@@ -15,12 +15,14 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from clinsynth.generation.types import Rejection
-from clinsynth.params import NonNegativeInt
+from clinsynth.params import NonNegativeFloat, NonNegativeInt, PositiveFloat
+from clinsynth.quality.checks import CheckOutcome, RecipeCheck, prompt_source_text
+from clinsynth.quality.leakage import tokenize
+from clinsynth.records import Generation, Prompt, Rejection
 from clinsynth.recipes.chunk_sampling import build_vars, read_sources, select_sources, source_ids
 from clinsynth.recipes.replies import screen_reply
 
-__all__ = ["NAME", "SampleConfig", "build_vars", "parse_completion", "read_sources", "select_sources",
+__all__ = ["CHECK", "NAME", "SampleConfig", "build_vars", "parse_completion", "read_sources", "select_sources",
            "source_ids"]
 NAME = "rephrase"
 
@@ -42,3 +44,28 @@ def parse_completion(text: str, prompt: dict[str, Any]) -> dict[str, Any] | Reje
     if isinstance(cleaned, Rejection):
         return cleaned
     return {"text": cleaned}
+
+
+@dataclasses.dataclass(frozen=True)
+class RephraseCheckConfig:
+    source_var: str = "text"  # prompt.vars key holding the source chunk (the rephrase sampler's `text`): a string or a Chunk record
+    min_length_ratio: NonNegativeFloat = 0.5  # tokens out / tokens of the source chunk
+    max_length_ratio: PositiveFloat = 2.0
+
+
+def check_rephrase(prompt: Prompt, generation: Generation, cfg: RephraseCheckConfig) -> CheckOutcome:
+    """Length ratio bounds against the source chunk (empty replies and refusals are rejected at parse time)."""
+    n_source = len(tokenize(prompt_source_text(prompt, cfg.source_var)))
+    n_out = len(tokenize(generation.text))
+    ratio = n_out / max(1, n_source)
+    figures = {"length_ratio": ratio}
+    if ratio < cfg.min_length_ratio:
+        return CheckOutcome(figures, "length_ratio_low", f"{n_out} tokens for a {n_source}-token source: ratio "
+                                                         f"{ratio:.2f} < min {cfg.min_length_ratio}")
+    if ratio > cfg.max_length_ratio:
+        return CheckOutcome(figures, "length_ratio_high", f"{n_out} tokens for a {n_source}-token source: ratio "
+                                                          f"{ratio:.2f} > max {cfg.max_length_ratio}")
+    return CheckOutcome(figures)
+
+
+CHECK = RecipeCheck(RephraseCheckConfig, check_rephrase)

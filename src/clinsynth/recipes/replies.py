@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from clinsynth.generation.types import Rejection
+from clinsynth.records import Rejection
 
 REFUSAL = re.compile(
     r"^\s*(i\s*(?:'m| am)\s+(?:sorry|unable|not able)|i\s+can(?:no|')t\b|i\s+cannot\b|as an ai\b|"

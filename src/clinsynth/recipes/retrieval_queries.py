@@ -25,7 +25,8 @@ import json
 import re
 from typing import Any, Literal
 
-from clinsynth.generation.types import Contract, Rejection
+from clinsynth.generation.types import Contract
+from clinsynth.records import Rejection
 from clinsynth.params import NonNegativeInt
 from clinsynth.recipes.chunk_sampling import build_vars, read_sources, select_sources, source_ids
 from clinsynth.recipes.replies import screen_reply
@@ -155,3 +156,6 @@ def _clean_term(item: str) -> str | None:
             or len(term.split()) > MAX_WORDS or SENTENCE.match(term) or term.endswith("?")):
         return None
     return term
+
+
+CHECK = None  # the shared gates only: the parser already holds the reply to its contract

@@ -24,7 +24,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from clinsynth.errors import InputError
-from clinsynth.generation.types import Rejection
+from clinsynth.records import Rejection
 from clinsynth.kg import KnowledgeGraph
 from clinsynth.params import NonNegativeInt, PositiveInt
 from clinsynth.recipes.retrieval_queries import parse_completion

@@ -41,7 +41,7 @@ def main() -> None:
     from clinsynth.generation.types import Completion, SamplingParams
     from clinsynth.params import read_params
     from clinsynth.generation.engine import to_request
-    from clinsynth.recipes import load_recipe
+    from clinsynth.recipes.registry import load_recipe
 
     recipe = load_recipe(args.recipe)
     settings = read_params(REPO / "params.yaml")["generate"]["sampling"][args.recipe]

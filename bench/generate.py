@@ -32,7 +32,7 @@ TEMPLATES = ["rephrase.general.v1", "rephrase.medical.v1", "rephrase.style.v1"]
 
 def fixture_prompts(prompts_dir: Path, n_chunks: int) -> list[dict]:
     from clinsynth.prompting import build_prompts, load_template
-    from clinsynth.recipes import load_recipe
+    from clinsynth.recipes.registry import load_recipe
     from clinsynth.records import dumps, read_jsonl
 
     recipe = load_recipe("rephrase")
@@ -104,7 +104,7 @@ def template_edit_hits(model_dir: str, threads: int, n_chunks: int, max_new: int
     from clinsynth.generation.transformers_backend import TransformersBackend, TransformersConfig
     from clinsynth.generation.types import SamplingParams
     from clinsynth.prompting import template_path
-    from clinsynth.recipes import load_recipe
+    from clinsynth.recipes.registry import load_recipe
 
     prompts_dir = work / "prompts"
     shutil.copytree(REPO / "prompts", prompts_dir)

@@ -16,7 +16,7 @@ from tqdm import tqdm
 from clinsynth.brat import write_document
 from clinsynth.corpus import Note, make_sentencizer, sentence_spans
 from clinsynth.params import load_base, load_params
-from clinsynth.recipes.brat_silver import SilverConfig, build_silver_corpus
+from clinsynth.brat.silver import SilverConfig, build_silver_corpus
 from clinsynth.records import read_jsonl, write_json
 
 

@@ -17,7 +17,7 @@ from clinsynth.brat import read_corpus, write_document
 from clinsynth.corpus import make_sentencizer, sentence_spans
 from clinsynth.params import load_base, load_params
 from clinsynth.quality.summary import round_floats
-from clinsynth.recipes.brat_augment import score_variant
+from clinsynth.brat.augment import score_variant
 from clinsynth.records import read_json, write_json
 from clinsynth.training import ner, relations
 

@@ -12,7 +12,8 @@ from pathlib import Path
 from clinsynth.kg import KnowledgeGraph
 from clinsynth.params import NonNegativeInt, load_base, load_params
 from clinsynth.prompting import load_template, render_messages
-from clinsynth.recipes import kg_notes, kg_notes_corpora
+from clinsynth.recipes import kg_notes
+from clinsynth.training import generator_pairs
 from clinsynth.records import read_jsonl, write_json
 from clinsynth.training.lora import LoraTrainConfig, Pair, save_adapter, train_lora
 
@@ -36,8 +37,8 @@ def main() -> None:
     notes = list(read_jsonl(base.paths.notes))
     kg = KnowledgeGraph.load(base.paths.kg_graph)
     template = load_template(base.paths.prompts_dir, cfg.template)
-    chosen = kg_notes_corpora.select_finetune_notes(notes, cfg.max_pairs, cfg.split, base.seed)
-    pairs = [Pair([dataclasses.asdict(m) for m in render_messages(template, kg_notes_corpora.finetune_vars(n, kg, notes, cfg.resolve))],
+    chosen = generator_pairs.select_finetune_notes(notes, cfg.max_pairs, cfg.split, base.seed)
+    pairs = [Pair([dataclasses.asdict(m) for m in render_messages(template, generator_pairs.finetune_vars(n, kg, notes, cfg.resolve))],
                   n["text"]) for n in chosen]
     tokenizer = AutoTokenizer.from_pretrained(cfg.base_model, local_files_only=True)
     factory = lambda: AutoModelForCausalLM.from_pretrained(cfg.base_model, dtype="float32", local_files_only=True)  # noqa: E731

@@ -19,7 +19,7 @@ from clinsynth.generation.factory import GenerateConfig, make_backend
 from clinsynth.generation.shards import GENERATIONS, METRICS, REJECTIONS, ShardOutput, ShardSpec, merge_shards, \
     select_shard, shard_dir_for
 from clinsynth.params import ConfigError, load_base, load_params
-from clinsynth.recipes import load_recipe
+from clinsynth.recipes.registry import load_recipe
 from clinsynth.records import read_json, read_jsonl, write_json, write_jsonl
 
 

@@ -18,7 +18,7 @@ from clinsynth.params import ConfigError, load_base, load_params
 from clinsynth.quality.card import build_card, file_sha256, write_card
 from clinsynth.quality.gates import raise_on_failures
 from clinsynth.quality.postprocess import PostprocessConfig, postprocess
-from clinsynth.recipes import load_recipe
+from clinsynth.recipes.registry import load_recipe
 from clinsynth.records import Generation, Note, Prompt, Rejection, read_records, write_json, write_jsonl
 
 

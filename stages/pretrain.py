@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Literal
 
 from clinsynth.params import PositiveInt, load_base, load_params
-from clinsynth.recipes import rephrase_corpora as rc
+from clinsynth.pretraining import corpora as rc
 from clinsynth.records import read_jsonl, write_json
 from clinsynth.training import lm
 

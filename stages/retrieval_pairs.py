@@ -1,30 +1,14 @@
-"""Stage retrieval_pairs: train chunks x KG -> stage I pairs; LLM entity lists -> stage II pairs (docs/retrieval.md)."""
+"""Stage retrieval_pairs: train chunks x KG -> stage I pairs; the gated retrieval_queries corpus -> stage II pairs (docs/retrieval.md)."""
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 from clinsynth.kg import KnowledgeGraph
 from clinsynth.params import load_base, load_params
-from clinsynth.records import read_jsonl, write_json, write_jsonl
-from clinsynth.retrieval.matcher import EntityMatcher, MatcherConfig
-from clinsynth.retrieval.pairs import PairsConfig, knowledge_pairs, llm_pairs
-
-
-@dataclasses.dataclass(frozen=True)
-class LlmInputs:
-    prompts: str  # sample@retrieval_queries output
-    generations: str  # generate@retrieval_queries output (Generation records; replies are re-parsed here)
-    rejections: str | None = None  # generate@retrieval_queries rejections, counted in metrics
-
-
-@dataclasses.dataclass(frozen=True)
-class RetrievalPairsConfig:
-    out_dir: str
-    matcher: MatcherConfig
-    pairs: PairsConfig
-    llm: LlmInputs
+from clinsynth.records import DroppedRecord, SyntheticRecord, read_jsonl, read_records, write_json, write_jsonl
+from clinsynth.retrieval.matcher import EntityMatcher
+from clinsynth.retrieval.pairs import RetrievalPairsConfig, knowledge_pairs, llm_pairs
 
 
 def main() -> None:
@@ -34,13 +18,10 @@ def main() -> None:
     matcher = EntityMatcher.from_kg(kg, cfg.matcher)
     chunks = list(read_jsonl(base.paths.chunks))
     stage1, chunks1, report1 = knowledge_pairs(chunks, kg, matcher, cfg.pairs, base.seed)
-    stage2, chunks2, rejections, report2 = llm_pairs(read_jsonl(cfg.llm.prompts), read_jsonl(cfg.llm.generations),
+    corpus = Path(cfg.corpus_dir)
+    stage2, chunks2, rejections, report2 = llm_pairs(read_records(corpus / "records.jsonl", SyntheticRecord),
+                                                     read_records(corpus / "dropped.jsonl", DroppedRecord),
                                                      chunks, kg, matcher, cfg.pairs)
-    if cfg.llm.rejections and Path(cfg.llm.rejections).exists():
-        for row in read_jsonl(cfg.llm.rejections):
-            report2["rejected"][row["reason"]] = report2["rejected"].get(row["reason"], 0) + 1
-            report2["generations"] = report2.get("generations", 0) + 1
-    report2["rejected"] = dict(sorted(report2["rejected"].items()))
     out = Path(cfg.out_dir)
     write_jsonl(out / "pairs_stage1.jsonl", stage1)
     write_jsonl(out / "pairs_stage2.jsonl", stage2)

@@ -7,7 +7,8 @@ from pathlib import Path
 
 from clinsynth.params import load_base
 from clinsynth.prompting import build_prompts, load_template
-from clinsynth.recipes import load_recipe, load_recipe_params
+from clinsynth.recipes import load_recipe_params
+from clinsynth.recipes.registry import load_recipe
 from clinsynth.records import write_json, write_jsonl
 
 

@@ -11,7 +11,7 @@ from collections import Counter
 from pathlib import Path
 
 from clinsynth.params import load_base, load_params
-from clinsynth.recipes.rephrase_corpora import build_corpora, group_synthetic, read_rephrase_records, write_corpora
+from clinsynth.pretraining.corpora import build_corpora, group_synthetic, read_rephrase_records, write_corpora
 from clinsynth.records import read_jsonl, write_json
 
 

@@ -53,7 +53,7 @@ def test_the_project_errors_are_expected():
     from clinsynth.generation.cache import CacheError
     from clinsynth.kg.parse import KGFormatError
     from clinsynth.quality.gates import QualityGateError
-    from clinsynth.recipes.brat_silver import SilverCorpusError
+    from clinsynth.brat.silver import SilverCorpusError
     from clinsynth.recipes.kg_notes import SamplingError
     from clinsynth.retrieval.queryset import QuerySetError
 

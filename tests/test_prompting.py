@@ -11,7 +11,7 @@ from clinsynth.generation.types import Message, SamplingParams, request_seed
 from clinsynth.records import Rejection, dumps
 from clinsynth.prompting import TemplateError, build_prompts, load_template, prompt_id, render_messages, template_path
 from clinsynth.generation.engine import to_request
-from clinsynth.recipes import load_recipe
+from clinsynth.recipes.registry import load_recipe
 
 REPO = Path(__file__).resolve().parents[1]
 REPHRASE_TEMPLATES = ["rephrase.general.v1", "rephrase.medical.v1", "rephrase.style.v1"]

@@ -21,17 +21,15 @@ import yaml
 from dvc.dependency.param import ParamsDependency
 from dvc.repo import Repo
 
+from clinsynth.devtools.imports import LOADS as RELATIVE_LOADS
 from clinsynth.devtools.imports import import_closure
 from clinsynth.devtools.profiles import varies_by_profile
 from clinsynth.params import read_params
-from clinsynth.recipes import RECIPES
 
 ROOT = Path(__file__).resolve().parents[1]
 ROOTS = [ROOT / "stages", ROOT / "src"]  # sys.path of `python stages/x.py`: the script's folder, then the package
-RECIPE_TEMPLATE = "clinsynth.recipes.{}"  # load_recipe and quality.checks.recipe_check import a recipe by name
 # Modules loaded by path, which no import statement shows: evaluate.load(<file>) runs a metric script.
-LOADS = {ROOT / "src/clinsynth/fhir/answers.py": [ROOT / "src/clinsynth/evaluation/meteor.py",
-                                                 ROOT / "src/clinsynth/evaluation/rouge.py"]}
+LOADS = {ROOT / k: [ROOT / v for v in vs] for k, vs in RELATIVE_LOADS.items()}
 DEFINITIONS = list(yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"])
 # Blocks being restructured on main (demo outputs to data/demo/, per-recipe sample deps) when these tests were
 # written: expected to fail until their deps/params are fixed there; strict, so a fixed block fails here until
@@ -57,27 +55,16 @@ def script_and_args(stage) -> tuple[Path, list[str]]:
     return ROOT / words[1], words[2:]
 
 
-def stage_recipes(script: Path, args: list[str]) -> list[str]:
-    """The recipe a stage imports by name: its argument (sample@R, generate@R), or for postprocess@C the
-    recipe whose prompts corpus C answers (params.yaml postprocess.corpora); none for the other stages,
-    which import their recipe modules by plain imports."""
-    if not args:
-        return []
-    if script.name == "postprocess.py":
-        return [read_params(ROOT / "params.yaml")["postprocess"]["corpora"][args[0]]]
-    return [args[0]] if args[0] in RECIPES else []
-
-
 def file_deps(stage) -> list[str]:
     return [dep.def_path for dep in stage.deps if not isinstance(dep, ParamsDependency)]
 
 
 def closure_of(stage) -> set[str]:
     script, args = script_and_args(stage)
-    closure = import_closure(script, ROOTS, {RECIPE_TEMPLATE: stage_recipes(script, args)}, LOADS)
-    unknown = [str(d) for d in closure.unresolved if d.template != RECIPE_TEMPLATE]
-    assert not unknown, (f"stage {stage.addressing}: imports by a computed name that this test cannot follow: "
-                         f"{unknown}; teach stage_recipes (tests/test_stage_deps.py) which modules they load")
+    closure = import_closure(script, ROOTS, {}, LOADS)
+    unknown = [str(d) for d in closure.unresolved]
+    assert not unknown, (f"stage {stage.addressing}: imports by a computed name, which a DVC dependency list "
+                         f"cannot follow: {unknown}; import the module statically")
     return {str(path.relative_to(ROOT)) for path in closure.files}
 
 
@@ -129,14 +116,19 @@ def test_every_stage_depends_on_exactly_the_code_it_imports(name):
                           "stage's deps:\n" + "\n".join(problems))
 
 
-def test_closure_follows_the_recipe_imported_by_name_and_stage_imports():
+def test_closure_follows_the_recipe_registry_and_stage_imports():
     closures = {name: closure_of(stage) for name, stage in stages().items()
-                if name in ("postprocess@kg_notes_lora", "sample@rephrase", "embed_kg_notes@kg_notes")}
+                if name in ("postprocess@kg_notes_lora", "sample@rephrase")}
     assert "src/clinsynth/recipes/kg_notes.py" in closures["postprocess@kg_notes_lora"]
     assert "src/clinsynth/quality/gates.py" in closures["postprocess@kg_notes_lora"]
-    assert "src/clinsynth/recipes/kg_notes.py" not in closures["sample@rephrase"]
     assert {"src/clinsynth/recipes/rephrase.py", "src/clinsynth/recipes/__init__.py"} <= closures["sample@rephrase"]
-    assert "stages/train_icd.py" in closures["embed_kg_notes@kg_notes"]
+
+
+def test_dvc_yaml_code_deps_are_in_sync():
+    """scripts/sync_deps.py --check: what `make sync-deps` would rewrite (run it after moving code)."""
+    run = subprocess.run([sys.executable, str(ROOT / "scripts/sync_deps.py"), "--check"], cwd=ROOT,
+                         capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT / "src")})
+    assert run.returncode == 0, run.stdout + run.stderr
 
 
 def test_import_closure_on_a_small_tree(tmp_path):

@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from clinsynth.errors import InputError
-from clinsynth.generation.types import Contract, ContractError, Message
 
 T = TypeVar("T")
 
@@ -106,6 +105,50 @@ def read_json(path: Path | str) -> Any:
 
 
 # ---- the pipeline's records -----------------------------------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class Message:
+    role: str  # "system" | "user" | "assistant"
+    content: str
+
+
+CONTRACT_KINDS = ("regex", "lark", "json_schema")
+
+
+class ContractError(ValueError):
+    """A reply contract that is not one of :data:`CONTRACT_KINDS` or that the grammar engine refuses."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Contract:
+    """What a valid reply looks like, enforced while decoding (docs/generation.md: reply contracts).
+
+    ``kind``: ``regex`` (the whole reply matches ``source``), ``lark`` (a Lark grammar, start rule
+    ``start``, as llguidance reads it) or ``json_schema`` (``source`` is the schema as canonical JSON).
+    A contract is part of the cache key (only when set: a request without one keys as before).
+    """
+
+    kind: str
+    source: str
+
+    def __post_init__(self) -> None:
+        if self.kind not in CONTRACT_KINDS:
+            raise ContractError(f"contract kind {self.kind!r}: expected one of {' | '.join(CONTRACT_KINDS)}")
+        if not isinstance(self.source, str) or not self.source:
+            raise ContractError(f"contract ({self.kind}): source must be a non-empty string, got {self.source!r}")
+
+    def to_dict(self) -> dict[str, str]:
+        return {"kind": self.kind, "source": self.source}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> Contract | None:
+        """A contract read from a prompt record (``null`` or absent: none)."""
+        if data is None:
+            return None
+        if not isinstance(data, dict) or set(data) != {"kind", "source"}:
+            raise ContractError(f"prompt contract {data!r}: expected {{'kind': ..., 'source': ...}} or null")
+        return cls(data["kind"], data["source"])
+
+
 @dataclasses.dataclass(frozen=True)
 class Note:
     """A real note after ingest (``data/interim/notes.jsonl``); ``split`` is train | dev | test."""
@@ -215,7 +258,13 @@ class SyntheticRecord:
 
 @dataclasses.dataclass(frozen=True)
 class DroppedRecord:
-    """A generation the gates dropped (``data/synthetic/<corpus>/dropped.jsonl``), with the reason."""
+    """A reply that did not make the corpus (``data/synthetic/<corpus>/dropped.jsonl``), with the reason.
+
+    ``stage`` says where: ``postprocess`` (a gate dropped the generation ``id``) or ``generate`` (the
+    backend failed or the recipe's parser refused the reply: ``id`` is the refused generation's id, or the
+    prompt id when there was no reply, and ``text`` is empty). With ``template`` and ``vars`` a task can
+    count every answer to its own prompts without reading the prompts or the raw generations again.
+    """
 
     id: str
     recipe: str
@@ -232,6 +281,7 @@ class DroppedRecord:
     fidelity: dict[str, Any] = dataclasses.field(default_factory=dict)
     template: str = ""  # the prompt's template, so a task can count its own variant's drops
     vars: dict[str, Any] = dataclasses.field(default_factory=dict)
+    stage: str = "postprocess"  # postprocess | generate
 
 
 _NONE = type(None)
@@ -253,7 +303,8 @@ _SCHEMA: dict[type, dict[str, tuple[type, ...]]] = {
     DroppedRecord: {"id": (str,), "recipe": (str,), "prompt_id": (str,), "text": (str,), "reason": (str,),
                     "detail": (str,), "duplicate_of": (str, _NONE), "jaccard_estimated": (float, int, _NONE),
                     "jaccard_exact": (float, int, _NONE), "leakage": (dict,), "checks": (dict,),
-                    "strips": (list,), "fidelity": (dict,), "template": (str,), "vars": (dict,)},
+                    "strips": (list,), "fidelity": (dict,), "template": (str,), "vars": (dict,),
+                    "stage": (str,)},
 }
 
 

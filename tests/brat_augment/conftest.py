@@ -31,7 +31,7 @@ def sentences():
 
 @pytest.fixture(scope="session")
 def silver(notes, sentences):
-    from clinsynth.recipes.brat_silver import SilverConfig, build_silver_corpus
+    from clinsynth.brat.silver import SilverConfig, build_silver_corpus
 
     return build_silver_corpus(notes, SilverConfig(), 13, sentences)
 

@@ -3,7 +3,7 @@ import dataclasses
 import pytest
 
 from clinsynth.brat import AnnLayout, read_corpus, validate_document
-from clinsynth.recipes.brat_silver import (RecordItem, SilverConfig, SilverCorpusError, build_silver_corpus,
+from clinsynth.brat.silver import (RecordItem, SilverConfig, SilverCorpusError, build_silver_corpus,
                                            ingredient, match_items, split_tag)
 
 

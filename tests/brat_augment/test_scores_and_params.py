@@ -7,7 +7,7 @@ from pathlib import Path
 from clinsynth.brat import Document, Entity, Relation
 from clinsynth.params import load_params
 from clinsynth.recipes import brat_augment
-from clinsynth.recipes.brat_silver import SilverConfig
+from clinsynth.brat.silver import SilverConfig
 
 ROOT = Path(__file__).resolve().parents[2]
 TEXT = "metformin for type 2 diabetes and aspirin for pain"

@@ -7,7 +7,8 @@ import pytest
 
 from clinsynth.records import Rejection
 from clinsynth.prompting import build_prompts, load_template
-from clinsynth.recipes import fhir_qa, load_recipe
+from clinsynth.recipes import fhir_qa
+from clinsynth.recipes.registry import load_recipe
 
 from .conftest import ROOT
 

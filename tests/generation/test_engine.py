@@ -13,7 +13,7 @@ from clinsynth.generation.cache import GenerationCache
 from clinsynth.generation.engine import BackendContractError, generate, run_requests
 from clinsynth.generation.types import Completion, Message, Request, SamplingParams
 from clinsynth.prompting import build_prompts, load_template, template_path
-from clinsynth.recipes import load_recipe
+from clinsynth.recipes.registry import load_recipe
 from clinsynth.records import dumps
 
 from .fakes import EchoBackend

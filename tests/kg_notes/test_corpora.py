@@ -1,7 +1,7 @@
 import pytest
 
 from clinsynth.quality.leakage import NgramIndex
-from clinsynth.recipes import kg_notes_corpora as kc
+from clinsynth.training import generator_pairs as kc
 
 FEVER = {"id": "HP:1", "text": "Fever", "variants": ["Fever", "Pyrexia"]}
 COUGH = {"id": "HP:2", "text": "Cough", "variants": ["Cough"]}

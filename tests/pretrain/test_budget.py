@@ -1,6 +1,6 @@
 import pytest
 
-from clinsynth.recipes.rephrase_corpora import BudgetError, budget_shares, pack_blocks, sample_token_budget
+from clinsynth.pretraining.corpora import BudgetError, budget_shares, pack_blocks, sample_token_budget
 
 SEP = 0
 DOCS = {"real": [[1, 2, 3], [4, 5], [6, 7, 8, 9]], "syn": [[10, 11], [12]]}

@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from clinsynth.recipes.rephrase_corpora import (CorpusError, build_corpora, parse_corpus_name, read_corpus,
+from clinsynth.pretraining.corpora import (CorpusError, build_corpora, parse_corpus_name, read_corpus,
                                                 read_rephrase_records, write_corpora)
 
 

@@ -3,7 +3,7 @@ import dataclasses
 import pytest
 import torch
 
-from clinsynth.recipes import rephrase_corpora as rc
+from clinsynth.pretraining import corpora as rc
 from clinsynth.training import lm
 
 DEC = lm.DecoderConfig(hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2, seq_len=8)

@@ -129,3 +129,9 @@ def import_closure(script: Path, roots: Sequence[Path], dynamic: Mapping[str, It
             todo += [f for f in module_files(imported, roots) if f not in seen]
         todo += [f for f in loads.get(path, ()) if f not in seen]
     return Closure(frozenset(seen), tuple(unresolved))
+
+
+# Modules that load another by path, which no import statement shows (evaluate.load(<file>) runs a metric
+# script), relative to the repository root: loader -> the files it loads.
+LOADS: dict[str, list[str]] = {"src/clinsynth/fhir/answers.py": ["src/clinsynth/evaluation/meteor.py",
+                                                                 "src/clinsynth/evaluation/rouge.py"]}

@@ -11,13 +11,9 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 from collections.abc import Iterator, Sequence
-from typing import Any, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
-
-@dataclasses.dataclass(frozen=True)
-class Message:
-    role: str  # "system" | "user" | "assistant"
-    content: str
+from clinsynth.records import CONTRACT_KINDS, Contract, ContractError, Message  # records a Prompt carries
 
 
 @dataclasses.dataclass(frozen=True)
@@ -28,44 +24,6 @@ class SamplingParams:
     top_p: float = 0.95
     max_new_tokens: int = 128
     repetition_penalty: float = 1.0
-
-
-CONTRACT_KINDS = ("regex", "lark", "json_schema")
-
-
-class ContractError(ValueError):
-    """A reply contract that is not one of :data:`CONTRACT_KINDS` or that the grammar engine refuses."""
-
-
-@dataclasses.dataclass(frozen=True)
-class Contract:
-    """What a valid reply looks like, enforced while decoding (docs/generation.md: reply contracts).
-
-    ``kind``: ``regex`` (the whole reply matches ``source``), ``lark`` (a Lark grammar, start rule
-    ``start``, as llguidance reads it) or ``json_schema`` (``source`` is the schema as canonical JSON).
-    A contract is part of the cache key (only when set: a request without one keys as before).
-    """
-
-    kind: str
-    source: str
-
-    def __post_init__(self) -> None:
-        if self.kind not in CONTRACT_KINDS:
-            raise ContractError(f"contract kind {self.kind!r}: expected one of {' | '.join(CONTRACT_KINDS)}")
-        if not isinstance(self.source, str) or not self.source:
-            raise ContractError(f"contract ({self.kind}): source must be a non-empty string, got {self.source!r}")
-
-    def to_dict(self) -> dict[str, str]:
-        return {"kind": self.kind, "source": self.source}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any] | None) -> Contract | None:
-        """A contract read from a prompt record (``null`` or absent: none)."""
-        if data is None:
-            return None
-        if not isinstance(data, dict) or set(data) != {"kind", "source"}:
-            raise ContractError(f"prompt contract {data!r}: expected {{'kind': ..., 'source': ...}} or null")
-        return cls(data["kind"], data["source"])
 
 
 @dataclasses.dataclass(frozen=True)

@@ -16,7 +16,9 @@ def _fmt(value: float | None) -> str:
 
 def explain_dropped(dropped: dict[str, Any], kept: dict[str, Any] | None = None, width: int = 300) -> str:
     """Lines: id, recipe, prompt, reason and detail; for a duplicate, both Jaccards and both texts side by side."""
-    lines = [f"{dropped['id']} (recipe {dropped['recipe']}, prompt {dropped['prompt_id']}): dropped as {dropped['reason']}",
+    where = "rejected at generate@" if dropped.get("stage") == "generate" else "dropped as "
+    lines = [f"{dropped['id']} (recipe {dropped['recipe']}, prompt {dropped['prompt_id']}): "
+             f"{where}{dropped['recipe'] + ' as ' if where.endswith('@') else ''}{dropped['reason']}",
              f"  {dropped['detail']}"]
     leak = dropped.get("leakage") or {}
     if leak:
@@ -40,5 +42,6 @@ def explain_dropped(dropped: dict[str, Any], kept: dict[str, Any] | None = None,
                      f"{dropped['jaccard_exact']:.3f}, MinHash estimate {dropped['jaccard_estimated']:.3f}")
         if kept is not None:
             lines.append(f"  kept    ({kept['id']}): {excerpt(kept['text'], width)}")
-    lines.append(f"  dropped ({dropped['id']}): {excerpt(dropped['text'], width)}")
+    if dropped.get("text"):
+        lines.append(f"  dropped ({dropped['id']}): {excerpt(dropped['text'], width)}")
     return "\n".join(lines)

@@ -307,7 +307,22 @@ def postprocess(recipe: str, prompts: Sequence[Prompt], generations: Sequence[Ge
     metrics = round_floats(metrics)
     report, failures = evaluate_limits(metrics, limits, corpus)
     metrics["limits"] = report
-    return PostprocessResult(kept, dropped, metrics, failures, timings)
+    return PostprocessResult(kept, dropped + _rejected(rejections, prompt_of, recipe), metrics, failures, timings)
+
+
+def _rejected(rejections: Sequence[Rejection], prompt_of: dict[str, Prompt], recipe: str) -> list[DroppedRecord]:
+    """The generate-time rejections as dropped records (``stage: generate``), so the corpus folder accounts
+    for every prompt: kept in records.jsonl, or in dropped.jsonl with the stage and reason."""
+    out = []
+    for r in sorted(rejections, key=lambda r: r.prompt_id):
+        p = prompt_of.get(r.prompt_id)
+        if p is None:
+            raise QualityInputError(f"rejection of prompt {r.prompt_id!r} ({r.reason}): the prompt is not among the "
+                                    f"{len(prompt_of)} prompts; rejections and prompts are out of step "
+                                    f"(rerun generate@{recipe})")
+        out.append(DroppedRecord(r.generation_id or r.prompt_id, recipe, r.prompt_id, "", r.reason, r.detail,
+                                 None, None, None, {}, {}, template=p.template, vars=p.vars, stage="generate"))
+    return out
 
 
 def _audit(kept: list[SyntheticRecord], prompts: Sequence[Prompt], notes: Sequence[Note],

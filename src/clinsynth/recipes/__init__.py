@@ -14,7 +14,7 @@ A recipe is a module ``clinsynth.recipes.<name>`` with (see :class:`Recipe`):
 * ``CHECK``: the recipe's record check (:class:`clinsynth.quality.checks.RecipeCheck`) or None, which the
   ``postprocess@<corpus>`` stage passes to the shared gates (leakage, degeneracy, duplicates, fidelity).
 
-A recipe is only this engine plug-in; what a task does with the gated corpus lives on the task side
+Stages look a recipe up by name in :mod:`clinsynth.recipes.registry`. A recipe is only this engine plug-in; what a task does with the gated corpus lives on the task side
 (``brat``, ``retrieval``, ``fhir``, ``training``, ``pretraining``).
 """
 
@@ -22,21 +22,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from types import ModuleType
 from typing import Any, Protocol, TypeVar
 
 from clinsynth.quality.checks import RecipeCheck
 from clinsynth.records import Rejection
 from clinsynth.params import DEFAULT_PARAMS_FILE, ConfigError, Paths, from_mapping, load_base, read_params
-
-from clinsynth.recipes import brat_augment, fhir_qa, kg_notes, rephrase, retrieval_queries
-
-# Imported, not looked up by name: every stage that takes a recipe argument depends on all five modules
-# (dvc.yaml lists them), which costs a cache-hit rerun of the other recipes' sample/generate stages after
-# a recipe edit but keeps the dependency lists honest without a dynamic import.
-RECIPE_MODULES: dict[str, ModuleType] = {m.NAME: m for m in (rephrase, kg_notes, brat_augment, retrieval_queries,
-                                                              fhir_qa)}
-RECIPES = tuple(RECIPE_MODULES)
 
 T = TypeVar("T")
 
@@ -59,13 +49,6 @@ class Recipe(Protocol):
 
     # optional: ``templates_for(record, cfg) -> template names | None`` renders a record under only those
     # templates (kg_notes' upsample draws); without it every record is rendered under every template
-
-
-def load_recipe(name: str) -> Recipe | ModuleType:
-    """The recipe module ``clinsynth.recipes.<name>``; an unknown name lists the known ones."""
-    if name not in RECIPE_MODULES:
-        raise ConfigError(f"unknown recipe {name!r}; known recipes: {', '.join(RECIPES)}")
-    return RECIPE_MODULES[name]
 
 
 def load_recipe_params(section: str, recipe: str, cls: type[T], path: Path | str = DEFAULT_PARAMS_FILE) -> T:

@@ -7,8 +7,8 @@ Stage I, knowledge injection (DR.EHR): the KG entities named in a train chunk (l
 bronchitis). Per chunk, relations are drawn round-robin (synonym, hypernym, label, related) from
 seeded shuffles, up to ``max_pairs_per_chunk``.
 
-Stage II, synthetic queries: each term an LLM listed for a chunk (recipe ``retrieval_queries``;
-replies re-parsed here so rejections are counted where they are used) becomes one pair.
+Stage II, synthetic queries: each term an LLM listed for a chunk (the gated ``retrieval_queries`` corpus,
+its terms in each record's ``parsed.entities``) becomes one pair.
 
 Every pair carries ``nodes``, the KG concept of its query, and every training chunk its
 ``concepts`` (``knowledge.concepts``), so training can tell a false in-batch negative (another chunk
@@ -24,14 +24,13 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from clinsynth.errors import InputError
-from clinsynth.records import Rejection
+from clinsynth.records import DroppedRecord, SyntheticRecord
 from clinsynth.kg import KnowledgeGraph
 from clinsynth.params import NonNegativeInt, PositiveInt
-from clinsynth.recipes.retrieval_queries import parse_completion
 from clinsynth.retrieval.abbreviations import name_key
 from clinsynth.retrieval.knowledge import (ExpansionConfig, concepts, hypernym_candidates, is_clean_name,
                                            synonym_candidates)
-from clinsynth.retrieval.matcher import EntityMatcher, tokenize
+from clinsynth.retrieval.matcher import EntityMatcher, MatcherConfig, tokenize
 
 RELATION_ORDER = ("synonym", "hypernym", "label", "related")
 
@@ -45,6 +44,16 @@ class PairsConfig:
     max_per_relation: PositiveInt = 2  # per entity and relation
     related_exclude_provenance: tuple[str, ...] = ("icd10cm",)
     expansion: ExpansionConfig = ExpansionConfig()
+
+
+@dataclasses.dataclass(frozen=True)
+class RetrievalPairsConfig:
+    """``params.yaml: retrieval_pairs``."""
+
+    out_dir: str
+    matcher: MatcherConfig
+    pairs: PairsConfig
+    corpus_dir: str = "data/synthetic/retrieval_queries"  # postprocess@retrieval_queries' gated corpus (stage II)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -148,41 +157,39 @@ def _train_chunk(chunk: dict[str, Any], tokens: Sequence[str], kg: KnowledgeGrap
     return TrainChunk(chunk["id"], chunk["patient_id"], chunk["text"], sorted(about))
 
 
-def llm_pairs(prompts: Iterable[dict[str, Any]], generations: Iterable[dict[str, Any]],
-              chunks: Sequence[dict[str, Any]], kg: KnowledgeGraph, matcher: EntityMatcher,
-              cfg: PairsConfig) -> tuple[list[Pair], list[TrainChunk], list[Rejection], dict[str, Any]]:
-    """Stage II pairs from engine Generation records (``id, prompt_id, text, ...``) and their Prompts.
+def llm_pairs(records: Sequence[SyntheticRecord], dropped: Sequence[DroppedRecord], chunks: Sequence[dict[str, Any]],
+              kg: KnowledgeGraph, matcher: EntityMatcher,
+              cfg: PairsConfig) -> tuple[list[Pair], list[TrainChunk], list[DroppedRecord], dict[str, Any]]:
+    """Stage II pairs from the gated retrieval_queries corpus: each term in a record's ``parsed.entities``.
 
-    Raises ValueError when a generation cites an unknown prompt, or a prompt a chunk that is not in
-    ``chunks`` or not in ``cfg.split`` (held-out text must never become training data).
+    ``dropped``: what postprocess@retrieval_queries dropped or generate rejected, counted by reason. Raises
+    InputError when a record's chunk is not in ``chunks`` or not in ``cfg.split`` (held-out text must never
+    become training data).
     """
-    by_prompt = {p["id"]: p for p in prompts}
     by_chunk = {c["id"]: c for c in chunks}
-    pairs, rejections, used, counts = [], [], {}, Counter()
-    for gen in sorted(generations, key=lambda g: g["prompt_id"]):
-        prompt = by_prompt.get(gen["prompt_id"])
-        if prompt is None:
-            raise InputError(f"generation {gen['id']}: prompt {gen['prompt_id']!r} not in the prompts file; "
-                             "rerun sample@retrieval_queries and generate@retrieval_queries together")
-        chunk_id = prompt["source_ids"][0]
+    pairs, used, counts = [], {}, Counter()
+    for record in sorted(records, key=lambda r: r.prompt_id):
+        chunk_id = record.source_ids[0]
         chunk = by_chunk.get(chunk_id)
         if chunk is None or chunk["split"] != cfg.split:
             found = "missing" if chunk is None else f"in split {chunk['split']!r}"
-            raise InputError(f"prompt {prompt['id']}: chunk {chunk_id!r} is {found}; expected a {cfg.split!r} chunk "
-                             "of the current chunks file (stale generations? rerun sample/generate)")
-        parsed = parse_completion(gen["text"], prompt)
+            raise InputError(f"record {record.id} (prompt {record.prompt_id}): chunk {chunk_id!r} is {found}; expected "
+                             f"a {cfg.split!r} chunk of the current chunks file (stale corpus? rerun sample@retrieval_queries)")
+        entities = record.parsed.get("entities")
+        if not isinstance(entities, list):
+            raise InputError(f"record {record.id}: parsed has {sorted(record.parsed)}, no 'entities' list; rerun "
+                             "generate@retrieval_queries and postprocess@retrieval_queries")
         counts["generations"] += 1
-        if isinstance(parsed, Rejection):
-            rejections.append(dataclasses.replace(parsed, generation_id=gen["id"]))
-            continue
-        counts["dropped_lines"] += parsed["dropped_lines"]
-        for k, term in enumerate(parsed["entities"]):
+        counts["dropped_lines"] += record.parsed.get("dropped_lines", 0)
+        for k, term in enumerate(entities):
             nodes = matcher.names.get(tokenize(term), ())
             counts["terms_in_kg" if nodes else "terms_not_in_kg"] += 1
-            pairs.append(Pair(f"{chunk_id}#l{k}:{gen['prompt_id']}", chunk_id, chunk["patient_id"], term, "llm",
+            pairs.append(Pair(f"{chunk_id}#l{k}:{record.prompt_id}", chunk_id, chunk["patient_id"], term, "llm",
                               sorted(nodes)))
-        if chunk_id not in used and parsed["entities"]:
+        if chunk_id not in used and entities:
             used[chunk_id] = _train_chunk(chunk, tokenize(chunk["text"]), kg, matcher, cfg)
+    counts["generations"] += len(dropped)  # every answer: kept, dropped by a gate or rejected at generation
+    rejections = sorted(dropped, key=lambda d: (d.prompt_id, d.id))
     report = {**dict(sorted(counts.items())), "pairs": len(pairs), "chunks_used": len(used),
               "rejected": dict(sorted(Counter(r.reason for r in rejections).items()))}
     return pairs, sorted(used.values(), key=lambda c: c.id), rejections, report

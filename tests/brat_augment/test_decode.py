@@ -1,14 +1,16 @@
 """Decode of hand-written replies (tests/fixtures/brat_augment/generations.jsonl), one per outcome."""
 
+import dataclasses
 import json
 
 import pytest
 
 from clinsynth.brat import read_corpus, validate_document
-from clinsynth.records import Rejection, dumps, read_jsonl
+from clinsynth.brat.augment import DecodeConfig, decode_records
 from clinsynth.params import Paths
 from clinsynth.prompting import build_prompts, load_template
 from clinsynth.recipes import brat_augment as recipe
+from clinsynth.records import DroppedRecord, Rejection, SyntheticRecord, dumps, read_jsonl
 
 LABELS = ["Condition", "Medication", "Procedure"]
 EXPECTED = {  # generation id -> (where it ends, reason)
@@ -46,11 +48,28 @@ def engine_output(prompts, fixtures_dir):
     return generations, rejections
 
 
+def gated(prompts, generations, rejections=(), gate_drops=()):
+    """The corpus postprocess@brat_augment would write: records for ``generations``, dropped records for the
+    parser's ``rejections`` (stage generate) and for ``gate_drops`` (generation, reason) pairs."""
+    by_id = {p["id"]: p for p in prompts}
+    records = [SyntheticRecord(id=g["id"], recipe="brat_augment", prompt_id=g["prompt_id"],
+                               template=by_id[g["prompt_id"]]["template"], template_sha="t", model="m",
+                               source_ids=by_id[g["prompt_id"]]["source_ids"], text=g["parsed"]["text"],
+                               parsed=g["parsed"], vars=by_id[g["prompt_id"]]["vars"], contract=None, leakage={},
+                               checks={}) for g in generations]
+    dropped = [DroppedRecord(r["generation_id"], "brat_augment", r["prompt_id"], "", r["reason"], r["detail"], None,
+                             None, None, {}, {}, vars=by_id[r["prompt_id"]]["vars"], stage="generate")
+               for r in rejections]
+    dropped += [DroppedRecord(g["id"], "brat_augment", g["prompt_id"], g["text"], reason, "", None, None, None, {},
+                              {}, vars=by_id[g["prompt_id"]]["vars"]) for g, reason in gate_drops]
+    return records, dropped
+
+
 @pytest.fixture(scope="module")
 def decoded(corpus_dir, prompts, engine_output):
     train = read_corpus(corpus_dir / "train").documents
-    cfg = recipe.DecodeConfig(out_dir="unused", records="unused", labels=LABELS)
-    return recipe.decode_generations(train, prompts, *engine_output, cfg, [d.text for d in train]), train
+    cfg = DecodeConfig(out_dir="unused", records="unused", labels=LABELS)
+    return decode_records(train, *gated(prompts, *engine_output), cfg, [d.text for d in train]), train
 
 
 def test_segments_and_prompt_ids_are_the_fixtures(prompts):
@@ -98,7 +117,7 @@ def test_kept_documents_are_valid_rewrites_with_entities_and_relations(decoded):
 def test_metrics_count_every_outcome_and_preservation(decoded):
     metrics = decoded[0].metrics
     assert metrics["counts"] == {
-        "prompts": 3, "answers": 12, "generations": 7,
+        "prompts_answered": 2, "answers": 12, "generations": 7,  # the third prompt has no reply in the fixture
         "rejected_at_generation": {"broken_markup": 1, "empty_reply": 1, "entity_count_changed": 1,
                                    "label_changed": 1, "unknown_label": 1},
         "dropped_at_postprocess": {},
@@ -114,9 +133,9 @@ def test_metrics_count_every_outcome_and_preservation(decoded):
 
 def test_lenient_recall_keeps_a_rewrite_without_its_entity_and_drops_its_relation(corpus_dir, prompts, engine_output):
     train = read_corpus(corpus_dir / "train").documents
-    cfg = recipe.DecodeConfig(out_dir="unused", records="unused", labels=LABELS, min_entity_recall=0.0)
+    cfg = DecodeConfig(out_dir="unused", records="unused", labels=LABELS, min_entity_recall=0.0)
     generations = [g for g in engine_output[0] if g["id"] == "gen-09"]
-    result = recipe.decode_generations(train, prompts, generations, [], cfg, [d.text for d in train])
+    result = decode_records(train, *gated(prompts, generations), cfg, [d.text for d in train])
     (document,) = result.documents
     assert "T9" not in {e.id for e in document.entities} and len(document.relations) == 2
     assert result.metrics["relations"] == {"touching_segments": 1, "survived": 0, "survival_rate": 0.0}
@@ -124,27 +143,28 @@ def test_lenient_recall_keeps_a_rewrite_without_its_entity_and_drops_its_relatio
 
 def test_leakage_limit_drops_a_verbatim_rewrite(corpus_dir, prompts, engine_output):
     train = read_corpus(corpus_dir / "train").documents
-    cfg = recipe.DecodeConfig(out_dir="unused", records="unused", labels=LABELS, leakage_ngram=3, max_leak_span=3)
+    cfg = DecodeConfig(out_dir="unused", records="unused", labels=LABELS, leakage_ngram=3, max_leak_span=3)
     generations = [g for g in engine_output[0] if g["id"] == "gen-11"]
-    result = recipe.decode_generations(train, prompts, generations, [], cfg, [d.text for d in train])
+    result = decode_records(train, *gated(prompts, generations), cfg, [d.text for d in train])
     assert result.metrics["counts"]["dropped"] == {"leakage_span": 1}
 
 
-def test_unknown_prompt_is_a_clear_error(corpus_dir, prompts):
+def test_a_record_without_its_marked_rewrite_is_a_clear_error(corpus_dir, prompts, engine_output):
     train = read_corpus(corpus_dir / "train").documents
-    cfg = recipe.DecodeConfig(out_dir="unused", records="unused", labels=LABELS)
-    with pytest.raises(ValueError, match="generations cite prompts not in the prompts file"):
-        recipe.decode_generations(train, prompts, [{"id": "g", "prompt_id": "nope", "text": "x"}], [], cfg, [])
+    cfg = DecodeConfig(out_dir="unused", records="unused", labels=LABELS)
+    records, _ = gated(prompts, engine_output[0][:1])
+    broken = [dataclasses.replace(records[0], parsed={"text": "x"})]
+    with pytest.raises(ValueError, match=r"record gen-01: parsed has \['text'\], no 'encoded'"):
+        decode_records(train, broken, [], cfg, [])
 
 
 def test_replies_the_quality_gates_dropped_count_as_answers_that_preserved_nothing(corpus_dir, prompts, engine_output):
     train = read_corpus(corpus_dir / "train").documents
-    cfg = recipe.DecodeConfig(out_dir="unused", records="unused", labels=LABELS)
+    cfg = DecodeConfig(out_dir="unused", records="unused", labels=LABELS)
     generations = [g for g in engine_output[0] if g["id"] != "gen-10"]
-    gated_out = [{"id": "gen-10", "prompt_id": next(g["prompt_id"] for g in engine_output[0] if g["id"] == "gen-10"),
-                  "reason": "length_ratio_high", "detail": "..."}]
-    result = recipe.decode_generations(train, prompts, generations, engine_output[1], cfg, [d.text for d in train],
-                                       gated_out)
+    gate_drops = [(g, "length_ratio_high") for g in engine_output[0] if g["id"] == "gen-10"]
+    result = decode_records(train, *gated(prompts, generations, engine_output[1], gate_drops), cfg,
+                            [d.text for d in train])
     counts = result.metrics["counts"]
     assert counts["dropped_at_postprocess"] == {"length_ratio_high": 1}
     assert (counts["answers"], counts["generations"], counts["kept"]) == (12, 6, 3)
@@ -153,11 +173,10 @@ def test_replies_the_quality_gates_dropped_count_as_answers_that_preserved_nothi
 
 
 def test_quality_check_measures_the_rewrite_against_its_segment_with_marks_decoded(prompts):
-    from clinsynth.quality.checks import recipe_check
-    from clinsynth.quality.inputs import Generation, Prompt, parse_record
+    from clinsynth.records import Generation, Prompt, record_from_row
 
-    check = recipe_check("brat_augment")
-    prompt = parse_record(Prompt, prompts[2], "prompts:3")  # "- [[Medication: hydrochlorothiazide 25 mg oral tablet]]"
+    check = recipe.CHECK
+    prompt = record_from_row(Prompt, prompts[2], "prompts:3")  # "- [[Medication: hydrochlorothiazide 25 mg oral tablet]]"
     cfg = recipe.BratAugmentCheckConfig()
 
     def run(text):

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from clinsynth.brat import Document, Entity, Relation
 from clinsynth.params import load_params
+from clinsynth.brat import augment
 from clinsynth.recipes import brat_augment
 from clinsynth.brat.silver import SilverConfig
 
@@ -30,7 +31,7 @@ def test_score_variant_hand_computed():
     on_gold = doc([("Medication", 0, 9), ("Condition", 14, 29), ("Medication", 34, 41), ("Condition", 46, 50)],
                   [Relation("R1", "Treats", "T1", "T2"), Relation("R2", "Treats", "T1", "T4")])
     end_to_end = doc([("Medication", 0, 9), ("Condition", 19, 29)], [Relation("R1", "Treats", "T1", "T2")])
-    scores = brat_augment.score_variant([GOLD], [pred], [on_gold], [end_to_end], ["Condition", "Medication"], ["Treats"])
+    scores = augment.score_variant([GOLD], [pred], [on_gold], [end_to_end], ["Condition", "Medication"], ["Treats"])
     strict, lenient = scores["ner"]["strict"], scores["ner"]["lenient"]
     assert (strict["tp"], strict["fp"], strict["fn"]) == (1, 3, 3)
     assert (lenient["tp"], lenient["fp"], lenient["fn"]) == (3, 1, 1)
@@ -54,7 +55,7 @@ def test_repository_params_load_into_the_brat_augment_configs():
     params = ROOT / "params.yaml"
     assert load_params("brat_silver", _stage("brat_silver").BratSilverConfig, params).max_docs["test"] == 40
     assert issubclass(_stage("brat_silver").BratSilverConfig, SilverConfig)
-    assert load_params("decode_brat_augment", brat_augment.DecodeConfig, params).min_entity_recall == 1.0
+    assert load_params("decode_brat_augment", augment.DecodeConfig, params).min_entity_recall == 1.0
     assert load_params("train_ner", _stage("train_ner").TrainNerConfig, params).ner.max_steps > 0
     assert load_params("evaluate_brat_augment", _stage("evaluate_brat_augment").EvaluateBratAugmentConfig,
                        params).variants == ["baseline", "augmented"]

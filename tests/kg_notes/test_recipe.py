@@ -4,8 +4,7 @@ import pytest
 
 from clinsynth.records import Rejection
 from clinsynth.prompting import build_prompts, load_template
-from clinsynth.quality.checks import RECIPE_CHECKS, recipe_check
-from clinsynth.quality.inputs import Generation, Prompt
+from clinsynth.records import Generation, Prompt
 from clinsynth.recipes import kg_notes as kn
 
 TEMPLATES = ["kg_notes.baseline.v1", "kg_notes.full.v1"]
@@ -87,9 +86,9 @@ def test_usage_is_none_without_symptoms():
     assert kn.symptom_usage("anything", []) is None
 
 
-def test_check_is_registered_and_drops_below_minimum():
-    check = recipe_check("kg_notes")
-    assert check is RECIPE_CHECKS["kg_notes"]
+def test_check_is_the_recipes_own_and_drops_below_minimum():
+    check = kn.CHECK
+    assert check.config is kn.KgNotesCheckConfig
     prompt = Prompt("p", "kg_notes", "kg_notes.full.v1", "sha", [], {"symptoms": SYMPTOMS}, [], 1)
     gen = Generation("g", "p", "m", "s", "fever only", "stop", 1, 1)
     assert check.run(prompt, gen, kn.KgNotesCheckConfig()).figures == {"symptom_usage": pytest.approx(1 / 3)}
@@ -100,7 +99,7 @@ def test_check_is_registered_and_drops_below_minimum():
 
 
 def test_check_measures_whether_the_note_names_the_disease():
-    check = recipe_check("kg_notes")
+    check = kn.CHECK
     prompt = Prompt("p", "kg_notes", "kg_notes.full.v1", "sha", [], {"disease": "Acute bronchitis", "symptoms": []}, [], 1)
     named = Generation("g", "p", "m", "s", "Assessment: acute  bronchitis, fever.", "stop", 1, 1)
     other = Generation("g", "p", "m", "s", "Assessment: sinusitis.", "stop", 1, 1)

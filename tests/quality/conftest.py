@@ -8,11 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from clinsynth.corpus import Note
 from clinsynth.params import from_mapping
-from clinsynth.quality.inputs import Generation, Prompt, Rejection, parse_records
 from clinsynth.quality.postprocess import PostprocessConfig
-from clinsynth.records import read_jsonl
+from clinsynth.recipes import rephrase
+from clinsynth.records import Generation, Note, Prompt, Rejection, read_records
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "quality"
 WORDS = [f"w{i}" for i in range(3000)]
@@ -20,7 +19,7 @@ CUM_WEIGHTS = list(itertools.accumulate(1.0 / (rank + 1) for rank in range(len(W
 
 
 def load_fixture(name: str, cls):
-    return parse_records(cls, read_jsonl(FIXTURES / name), name)
+    return read_records(FIXTURES / name, cls)
 
 
 @pytest.fixture
@@ -30,6 +29,7 @@ def fixture_records():
         "generations": load_fixture("generations/rephrase.jsonl", Generation),
         "rejections": load_fixture("generations/rephrase.rejections.jsonl", Rejection),
         "notes": load_fixture("notes.jsonl", Note),
+        "check": rephrase.CHECK,  # what postprocess@rephrase passes: the recipe's own record check
     }
 
 

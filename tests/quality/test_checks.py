@@ -2,15 +2,15 @@ import dataclasses
 
 import pytest
 
-from clinsynth.quality.checks import (RECIPE_CHECKS, CheckOutcome, RephraseCheckConfig, check_rephrase, recipe_check,
-                                      register_check)
-from clinsynth.quality.inputs import Generation, Prompt, QualityInputError
+from clinsynth.quality.inputs import QualityInputError
+from clinsynth.recipes.rephrase import CHECK, RephraseCheckConfig, check_rephrase
+from clinsynth.records import Generation, Prompt
 
 SOURCE = "Fever and cough for three days, started on amoxicillin by the family doctor."  # 15 tokens
 
 
 def _pair(text: str, vars_: dict) -> tuple[Prompt, Generation]:
-    prompt = Prompt("p1", "rephrase", "rephrase.clinical.v1", "abc", [], vars_, ["n1:0"], 1)
+    prompt = Prompt("p1", "rephrase", "rephrase.clinical.v1", "abc", (), vars_, ("n1:0",), 1)
     return prompt, Generation("g1", "p1", "m@sha", "ps", text, "stop", 10, 10)
 
 
@@ -35,19 +35,24 @@ def test_missing_source_var_says_what_the_prompt_has_and_how_to_fix():
         check_rephrase(*_pair("x", {"chunk": SOURCE}), RephraseCheckConfig())
 
 
-def test_registry_lookup_and_registration():
-    assert recipe_check("rephrase").config is RephraseCheckConfig
-    assert recipe_check("no_such_recipe") is None
+def test_each_recipe_exposes_its_check_and_nothing_in_quality_names_one():
+    """The recipe hands its check to postprocess; the quality, records, prompting and generation modules
+    never import a recipe or name one (issue 19: no registry, no import by name)."""
+    import ast
+    from pathlib import Path
 
-    @dataclasses.dataclass(frozen=True)
-    class Cfg:
-        pass
+    from clinsynth.recipes.registry import RECIPE_MODULES
 
-    @register_check("unit_test_recipe", Cfg)
-    def check(prompt, generation, cfg):
-        return CheckOutcome({})
-
-    try:
-        assert recipe_check("unit_test_recipe").run is check
-    finally:
-        del RECIPE_CHECKS["unit_test_recipe"]
+    assert CHECK.config is RephraseCheckConfig and CHECK.run is check_rephrase
+    assert {name for name, m in RECIPE_MODULES.items() if m.CHECK is not None} == {"rephrase", "kg_notes", "brat_augment"}
+    src = Path(__file__).resolve().parents[2] / "src" / "clinsynth"
+    engine_side = [*sorted((src / "quality").glob("*.py")), *sorted((src / "generation").glob("*.py")),
+                   src / "records.py", src / "prompting.py"]
+    for path in engine_side:
+        tree = ast.parse(path.read_text())
+        imports = [n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)] + \
+                  [a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names]
+        assert not [m for m in imports if m.startswith("clinsynth.recipes")], path
+        strings = [n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str)]
+        named = [s for s in strings for name in RECIPE_MODULES if name in s.split(".")[0].split(":")[0].split()]
+        assert not named, f"{path} names a recipe: {named[:3]}"

@@ -6,9 +6,9 @@ from clinsynth.kg import KnowledgeGraph
 from clinsynth.kg.graph import build_multidigraph
 from clinsynth.quality.explain import explain_dropped
 from clinsynth.quality.fidelity import ConceptLinker, FidelityConfig, fidelity_reason, measure_fidelity
-from clinsynth.quality.inputs import Generation, Prompt
 from clinsynth.quality.postprocess import postprocess
-from clinsynth.records import to_jsonable
+from clinsynth.recipes import rephrase
+from clinsynth.records import Generation, Prompt, to_jsonable
 from tests.quality.conftest import make_config
 
 NODES = [("SNOMED:302870006", {"label": "Hypertriglyceridemia (disorder)", "type": "Disease",
@@ -20,7 +20,7 @@ NODES = [("SNOMED:302870006", {"label": "Hypertriglyceridemia (disorder)", "type
          ("RXNORM:metformin", {"label": "Metformin", "type": "Drug"}),
          ("ICD10CM:E11", {"label": "Type 2 diabetes mellitus", "type": "Disease"})]
 KG = KnowledgeGraph(build_multidigraph(NODES, []))
-CFG = FidelityConfig()
+CFG = FidelityConfig(source_vars={"rephrase": ["text"], "kg_notes": ["disease", "symptoms", "drugs"]})  # as params.yaml
 SOURCE = ("Patient has hypertriglyceridemia and gingivitis. Takes metformin 500 mg twice daily since "
           "2019-03-04. Weight 82 kg.")
 
@@ -91,7 +91,7 @@ def test_postprocess_strips_drops_and_reports_fidelity_per_template():
                       min_distinct_2_ratio=None, max_check_dropped_fraction=None,
                       recipes={"rephrase": {"check": {"min_length_ratio": 0.1, "max_length_ratio": 10}}},
                       fidelity={"max_invented": 0})
-    result = postprocess("rephrase", prompts, gens, [], [], cfg, seed=0, kg=KG)
+    result = postprocess("rephrase", prompts, gens, [], [], cfg, seed=0, kg=KG, check=rephrase.CHECK)
     reasons = {d.id: d.reason for d in result.dropped}
     assert reasons == {"g1": "repetitive", "g2": "invented_concepts"}
     kept = {r.id: r for r in result.kept}

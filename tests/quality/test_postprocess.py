@@ -5,7 +5,8 @@ import random
 import pytest
 
 from clinsynth.corpus import Note
-from clinsynth.quality.inputs import Generation, Prompt, QualityInputError, parse_record
+from clinsynth.quality.inputs import QualityInputError
+from clinsynth.records import Generation, Prompt, RecordFormatError, record_from_row
 from clinsynth.quality.leakage import tokenize
 from clinsynth.quality.postprocess import postprocess
 from tests.quality.conftest import make_config, prose
@@ -14,9 +15,13 @@ from tests.quality.conftest import make_config, prose
 def test_fixture_corpus_drops_each_planted_problem_for_its_reason(fixture_records):
     result = postprocess("rephrase", **fixture_records, cfg=make_config(), seed=13)
     assert [r.id for r in result.kept] == ["g-001", "g-002"]
-    reasons = {d.id: (d.reason, d.duplicate_of) for d in result.dropped}
-    assert reasons == {"g-003": ("leakage_span", None), "g-004": ("length_ratio_low", None),
-                       "g-005": ("near_duplicate", "g-001"), "g-006": ("exact_duplicate", "g-002")}
+    reasons = {d.id: (d.stage, d.reason, d.duplicate_of) for d in result.dropped}
+    assert reasons == {"g-003": ("postprocess", "leakage_span", None), "g-004": ("postprocess", "length_ratio_low", None),
+                       "g-005": ("postprocess", "near_duplicate", "g-001"),
+                       "g-006": ("postprocess", "exact_duplicate", "g-002"),
+                       "p-007": ("generate", "refusal", None)}  # a rejection with no reply: keyed by its prompt id
+    rejected, prompt = result.dropped[-1], next(p for p in fixture_records["prompts"] if p.id == "p-007")
+    assert (rejected.text, rejected.template, rejected.vars) == ("", prompt.template, prompt.vars)
     counts = result.metrics["counts"]
     assert (counts["prompts"], counts["generations"], counts["kept"]) == (7, 6, 2)
     assert counts["rejected_at_generation"] == {"refusal": 1} and counts["prompts_without_output"] == 0
@@ -91,32 +96,29 @@ def test_generation_of_an_unknown_prompt_is_an_input_error(fixture_records):
         postprocess("rephrase", **records, cfg=make_config(), seed=1)
 
 
-def test_parse_record_names_file_line_and_field():
-    with pytest.raises(QualityInputError, match=r"gens.jsonl:3: missing field 'model'; a Generation needs id, prompt_id, model"):
-        parse_record(Generation, {"id": "g", "prompt_id": "p"}, "gens.jsonl:3")
-    with pytest.raises(QualityInputError, match=r"p.jsonl:1: field 'seed' = '7' is str; expected int"):
-        parse_record(Prompt, {"id": "p", "recipe": "r", "template": "t", "template_sha": "s", "messages": [],
-                              "vars": {}, "source_ids": [], "seed": "7"}, "p.jsonl:1")
+def test_record_from_row_names_file_line_and_field():
+    with pytest.raises(RecordFormatError, match=r"gens.jsonl:3: missing field 'model'; a Generation needs id, prompt_id, model"):
+        record_from_row(Generation, {"id": "g", "prompt_id": "p"}, "gens.jsonl:3")
+    with pytest.raises(RecordFormatError, match=r"p.jsonl:1: field 'seed' = '7' is str; expected int"):
+        record_from_row(Prompt, {"id": "p", "recipe": "r", "template": "t", "template_sha": "s", "messages": [],
+                                 "vars": {}, "source_ids": [], "seed": "7"}, "p.jsonl:1")
 
 
 def test_repository_params_load():
     from pathlib import Path
 
     from clinsynth.params import from_mapping, load_params
-    from clinsynth.quality.checks import RECIPE_CHECKS
     from clinsynth.quality.postprocess import PostprocessConfig
-
-    from clinsynth.quality.checks import recipe_check
+    from clinsynth.recipes.registry import load_recipe
 
     params = Path(__file__).resolve().parents[2] / "params.yaml"
     cfg = load_params("postprocess", PostprocessConfig, params)
     assert set(cfg.recipes) <= set(cfg.corpora), "postprocess.recipes is keyed by corpus (postprocess.corpora)"
     for corpus, recipe_params in cfg.recipes.items():
-        check = recipe_check(cfg.corpora[corpus])
+        check = load_recipe(cfg.corpora[corpus]).CHECK
         assert check is not None or not recipe_params.check, corpus
         if check:
             from_mapping(check.config, recipe_params.check, corpus)
-    assert set(RECIPE_CHECKS) >= {"rephrase", "kg_notes", "brat_augment"}
 
 
 def test_a_corpus_takes_its_own_settings_and_names_its_limits(fixture_records):
@@ -146,7 +148,7 @@ def test_the_gated_text_may_be_a_field_of_the_parsed_reply(fixture_records):
 def test_parsed_is_optional_and_checked():
     row = {"id": "g", "prompt_id": "p", "model": "m", "params_sha": "s", "text": "t", "finish_reason": "stop",
            "n_prompt_tokens": 1, "n_completion_tokens": 1}
-    assert parse_record(Generation, row, "g.jsonl:1").parsed == {}
-    assert parse_record(Generation, {**row, "parsed": {"text": "u"}}, "g.jsonl:1").parsed == {"text": "u"}
-    with pytest.raises(QualityInputError, match=r"g.jsonl:2: field 'parsed' = 'u' is str; expected dict"):
-        parse_record(Generation, {**row, "parsed": "u"}, "g.jsonl:2")
+    assert record_from_row(Generation, row, "g.jsonl:1").parsed == {}
+    assert record_from_row(Generation, {**row, "parsed": {"text": "u"}}, "g.jsonl:1").parsed == {"text": "u"}
+    with pytest.raises(RecordFormatError, match=r"g.jsonl:2: field 'parsed' = 'u' is str; expected dict"):
+        record_from_row(Generation, {**row, "parsed": "u"}, "g.jsonl:2")

@@ -68,7 +68,9 @@ def test_stage_writes_corpus_dropped_card_and_metrics(stage_run):
     out = cwd / "data/synthetic/rephrase"
     kept = [json.loads(line) for line in (out / "records.jsonl").read_text().splitlines()]
     dropped = [json.loads(line) for line in (out / "dropped.jsonl").read_text().splitlines()]
-    assert [r["id"] for r in kept] == ["g-001", "g-002"] and len(dropped) == 4
+    assert [r["id"] for r in kept] == ["g-001", "g-002"] and len(dropped) == 5
+    assert [d["stage"] for d in dropped].count("generate") == 1  # the refusal at generate, beside the 4 gate drops
+    assert {"parsed", "vars", "template_sha", "contract"} <= set(kept[0])  # what a task needs, in the record
     assert set(kept[0]["leakage"]) == {"train_longest_span", "train_overlap", "source_longest_span", "source_overlap"}
     assert "postprocess@rephrase: 7 prompts, 6 generations, 1 rejected at generation" in printed
     metrics = json.loads((cwd / "metrics/quality_rephrase.json").read_text())

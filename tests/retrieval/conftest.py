@@ -25,6 +25,31 @@ def matcher(kg) -> EntityMatcher:
 
 
 @pytest.fixture(scope="session")
+def gated_queries():
+    """The hand-written replies as postprocess@retrieval_queries would hand them on: each parsed by the recipe
+    (what generate@retrieval_queries does), a parsed one as a SyntheticRecord, a refused one as a
+    DroppedRecord of stage generate."""
+    from clinsynth.recipes.retrieval_queries import parse_completion
+    from clinsynth.records import DroppedRecord, Rejection, SyntheticRecord
+
+    prompts = {p["id"]: p for p in read_jsonl(FIXTURES / "prompts.jsonl")}
+    records, dropped = [], []
+    for g in read_jsonl(FIXTURES / "generations.jsonl"):
+        prompt = prompts[g["prompt_id"]]
+        parsed = parse_completion(g["text"], prompt)
+        if isinstance(parsed, Rejection):
+            dropped.append(DroppedRecord(g["id"], "retrieval_queries", g["prompt_id"], "", parsed.reason, parsed.detail,
+                                         None, None, None, {}, {}, template=prompt["template"], vars=prompt["vars"],
+                                         stage="generate"))
+        else:
+            records.append(SyntheticRecord(
+                id=g["id"], recipe="retrieval_queries", prompt_id=g["prompt_id"], template=prompt["template"],
+                template_sha=prompt["template_sha"], model=g["model"], source_ids=prompt["source_ids"],
+                text=parsed["text"], parsed=parsed, vars=prompt["vars"], contract=None, leakage={}, checks={}))
+    return records, dropped
+
+
+@pytest.fixture(scope="session")
 def notes() -> list[dict]:
     return list(read_jsonl(FIXTURES / "notes.jsonl"))
 

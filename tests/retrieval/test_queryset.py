@@ -71,30 +71,30 @@ def test_split_tag(display, expected):
     assert split_tag(display) == expected
 
 
-def test_no_test_or_dev_patient_in_training(chunks, kg, matcher, fixtures_dir):
+def test_no_test_or_dev_patient_in_training(chunks, kg, matcher, gated_queries):
     pairs, train_chunks, report = knowledge_pairs(chunks, kg, matcher, PairsConfig(), SEED)
-    llm, llm_chunks, rejections, _ = llm_pairs(read_jsonl(fixtures_dir / "prompts.jsonl"),
-                                               read_jsonl(fixtures_dir / "generations.jsonl"), chunks, kg, matcher,
-                                               PairsConfig())
+    llm, llm_chunks, rejections, _ = llm_pairs(*gated_queries, chunks, kg, matcher, PairsConfig())
     assert {p.patient_id for p in [*pairs, *llm]} == {"P1", "P2"}
     assert {c.patient_id for c in [*train_chunks, *llm_chunks]} == {"P1", "P2"}
     assert report["pairs"] == len(pairs) > 0
 
 
-def test_llm_pairs_refuse_held_out_chunks(chunks, kg, matcher, fixtures_dir):
-    prompts = list(read_jsonl(fixtures_dir / "prompts.jsonl"))
+def test_llm_pairs_refuse_held_out_chunks(chunks, kg, matcher, gated_queries):
     moved = [{**c, "split": "test"} if c["id"] == "p1-a:0" else c for c in chunks]
     with pytest.raises(ValueError, match=r"chunk 'p1-a:0' is in split 'test'; expected a 'train' chunk"):
-        llm_pairs(prompts, read_jsonl(fixtures_dir / "generations.jsonl"), moved, kg, matcher, PairsConfig())
+        llm_pairs(*gated_queries, moved, kg, matcher, PairsConfig())
 
 
-def test_llm_pairs_count_rejections(chunks, kg, matcher, fixtures_dir):
-    pairs, _, rejections, report = llm_pairs(read_jsonl(fixtures_dir / "prompts.jsonl"),
-                                             read_jsonl(fixtures_dir / "generations.jsonl"), chunks, kg, matcher,
-                                             PairsConfig())
-    assert report["rejected"] == {"refusal": 1} and rejections[0].generation_id
+def test_llm_pairs_read_the_parsed_terms_and_count_rejections(chunks, kg, matcher, gated_queries):
+    pairs, _, rejections, report = llm_pairs(*gated_queries, chunks, kg, matcher, PairsConfig())
+    assert report["rejected"] == {"refusal": 1} and rejections[0].stage == "generate"
     assert report["generations"] == 5 and report["pairs"] == len(pairs) == 16
     assert {p.relation for p in pairs} == {"llm"}
+    records, dropped = gated_queries
+    assert [p.query for p in pairs if p.id.endswith(records[0].prompt_id)] == records[0].parsed["entities"]
+    no_terms = [dataclasses.replace(records[0], parsed={"text": "x"})]
+    with pytest.raises(ValueError, match=r"parsed has \['text'\], no 'entities' list"):
+        llm_pairs(no_terms, [], chunks, kg, matcher, PairsConfig())
 
 
 def test_knowledge_pairs_expand_without_hyponyms(chunks, kg, matcher):

@@ -17,10 +17,9 @@ TINY = TrainConfig(query_max_length=16, chunk_max_length=64, freeze_embeddings=F
 
 
 @pytest.fixture(scope="module")
-def training_data(chunks, kg, matcher, fixtures_dir):
+def training_data(chunks, kg, matcher, gated_queries):
     stage1, chunks1, _ = knowledge_pairs(chunks, kg, matcher, PairsConfig(), SEED)
-    stage2, chunks2, _, _ = llm_pairs(read_jsonl(fixtures_dir / "prompts.jsonl"),
-                                      read_jsonl(fixtures_dir / "generations.jsonl"), chunks, kg, matcher, PairsConfig())
+    stage2, chunks2, _, _ = llm_pairs(*gated_queries, chunks, kg, matcher, PairsConfig())
     return stage1, stage2, {c.id: c for c in [*chunks1, *chunks2]}
 
 

@@ -150,7 +150,8 @@ def decode_metrics(records: Sequence[SyntheticRecord], dropped: Sequence[Dropped
     kept = [o for o in outcomes if o["status"] == "kept"]
     n_answers = len(answers)
     return round_floats({
-        "counts": {"prompts": n_answers, "answers": n_answers, "generations": len(records),
+        "counts": {"prompts_answered": len({r.prompt_id for r in [*records, *dropped]}), "answers": n_answers,
+                   "generations": len(records),
                    "rejected_at_generation": dict(sorted(at_generation.items())),
                    "dropped_at_postprocess": dict(sorted(at_postprocess.items())),
                    "rejected_at_decode": dict(sorted(by_status["rejected"].items())),

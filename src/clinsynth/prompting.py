@@ -43,7 +43,7 @@ class TemplateError(ValueError):
 
 @dataclasses.dataclass(frozen=True)
 class Template:
-    name: str  # "rephrase.general.v1"
+    name: str  # "<recipe>.<name>.v<N>", e.g. "notes.general.v1"
     path: str
     sha: str  # sha256 of the template file text (first 16 hex)
     source: str
@@ -55,12 +55,12 @@ _ENV = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newlin
 def template_path(prompts_dir: Path | str, name: str) -> Path:
     match = TEMPLATE_NAME.match(name)
     if not match:
-        raise TemplateError(f"template name {name!r}: expected '<recipe>.<name>.v<N>', e.g. 'rephrase.general.v1'")
+        raise TemplateError(f"template name {name!r}: expected '<recipe>.<name>.v<N>', e.g. 'notes.general.v1'")
     return Path(prompts_dir) / match["recipe"] / f"{match['name']}.v{match['version']}.j2"
 
 
 def load_template(prompts_dir: Path | str, name: str) -> Template:
-    """Read and syntax-check template ``name`` (``rephrase.general.v1`` -> ``prompts/rephrase/general.v1.j2``)."""
+    """Read and syntax-check template ``name`` (``notes.general.v1`` -> ``prompts/notes/general.v1.j2``)."""
     path = template_path(prompts_dir, name)
     if not path.is_file():
         found = sorted(p.stem for p in path.parent.glob("*.j2")) if path.parent.is_dir() else []

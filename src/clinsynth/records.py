@@ -178,7 +178,7 @@ class Prompt:
 
     id: str  # "<template name>:<16 hex>", stable across template edits (clinsynth.prompting.prompt_id)
     recipe: str
-    template: str  # versioned name, "rephrase.general.v1"
+    template: str  # versioned name, "<recipe>.<name>.v<N>"
     template_sha: str  # sha256 of the template file (16 hex)
     messages: tuple[Message, ...]
     vars: dict[str, Any]  # what the template was rendered with

@@ -4,11 +4,11 @@ The clinical concepts of a text are the KG nodes whose label or synonym equals o
 (:meth:`KnowledgeGraph.find`, the project's one matcher; n up to ``max_words``, terms of at least
 ``min_chars`` characters, nodes of the configured ``types``). Per record, against its prompt:
 
-- ``retained``: share of the *source* concepts (the prompt vars named in ``source_vars[recipe]``: the
-  rephrase chunk, the kg_notes disease, symptoms and drugs) that the output mentions; a concept counts as
+- ``retained``: share of the *source* concepts (the prompt vars named in ``source_vars[recipe]``,
+  params.yaml ``postprocess.fidelity.source_vars``: e.g. a source chunk, or a disease with its symptoms) that the output mentions; a concept counts as
   mentioned by any of its labels/synonyms or a ``same_as`` equivalent. None when the source has none;
-- ``invented``: output concepts absent from *everything the prompt showed* (every string of its vars: for
-  kg_notes the KG facts and the example note), sorted ids;
+- ``invented``: output concepts absent from *everything the prompt showed* (every string of its vars: the KG
+  facts and any example note it showed), sorted ids;
 - ``changed_values``: numbers in the output (measurements, doses, dates, ages: digit runs with ``.``,
   ``/``, ``:`` or ``-`` inside) that no prompt var contains, in order of first appearance.
 

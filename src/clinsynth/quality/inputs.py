@@ -17,7 +17,7 @@ class QualityInputError(InputError):
 
 def synthetic_text(generation: Generation, field: str) -> str:
     """The text a corpus is made of: ``text`` (the raw reply) or ``parsed.<key>`` (a field the recipe's
-    parser wrote, e.g. brat_augment's ``parsed.text``: the rewrite with its entity marks decoded)."""
+    parser wrote, e.g. a rewrite with its entity marks decoded, which the raw reply carries marked)."""
     if field == "text":
         return generation.text
     head, _, key = field.partition(".")

@@ -77,7 +77,7 @@ class PostprocessConfig:
     degeneracy: DegeneracyConfig = dataclasses.field(default_factory=DegeneracyConfig)
     fidelity: FidelityConfig = dataclasses.field(default_factory=FidelityConfig)
     # corpus -> the recipe whose prompts it answers (the postprocess@<corpus> items; a corpus is one
-    # generations file, data/generations/<corpus>.jsonl: kg_notes_lora answers the kg_notes prompts)
+    # generations file, data/generations/<corpus>.jsonl: a second generator's corpus answers the same prompts)
     corpora: dict[str, str] = dataclasses.field(default_factory=dict)
     # hard limits (see clinsynth.quality.gates.LIMIT_METRICS); None disables one
     max_degenerate_fraction: Fraction | None = 0.5

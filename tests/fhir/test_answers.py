@@ -5,10 +5,7 @@ from collections.abc import Iterator, Sequence
 from clinsynth.fhir.answers import answer_requests, context_resources, evaluate_answers, extractive_answers
 from clinsynth.fhir.templated import TemplateConfig, generate_questions
 from clinsynth.generation.types import Backend, Completion, Failure, Request, SamplingParams, request_seed
-
-from .conftest import ROOT
-
-TEMPLATE = ROOT / "prompts" / "fhir_qa" / "answer.v1.j2"
+import pytest
 
 
 class EchoBackend:
@@ -32,6 +29,11 @@ class EchoBackend:
             yield Completion(req.id, first, "stop", 10, 5)
 
 
+@pytest.fixture
+def template(test_templates):
+    return test_templates["answer"]
+
+
 def _setup(resources):
     questions = generate_questions({"p1": resources}, TemplateConfig(per_template=10, absent_procedures=0), 13)
     return questions, {r.id: r for r in resources}
@@ -41,30 +43,30 @@ def fake_scorer(predictions, references):
     return {"exact": sum(p == r for p, r in zip(predictions, references)) / len(predictions)}
 
 
-def test_requests_render_question_and_gold_resources_newest_first(resources):
+def test_requests_render_question_and_gold_resources_newest_first(resources, template):
     questions, by_id = _setup(resources)
     weight = next(q for q in questions if q.id == "p1:last_observation:LOINC 29463-7")
-    (req,) = answer_requests([weight], by_id, TEMPLATE, SamplingParams(temperature=0.0), base_seed=13)
+    (req,) = answer_requests([weight], by_id, template, SamplingParams(temperature=0.0), base_seed=13)
     assert req.id == "p1:last_observation:LOINC 29463-7:answer:gold"
     assert req.seed == request_seed(13, req.id)
     system, user = req.messages
     assert system.role == "system" and user.role == "user"
     assert user.content.index("2021-06-10 | 78 kg") < user.content.index("2019-03-04 | 80.5 kg")
-    assert user.content.rstrip().endswith(f"Question: {weight.question}\nAnswer:")
+    assert user.content.endswith(f"Q: {weight.question}")
 
 
-def test_predicted_resources_replace_gold(resources):
+def test_predicted_resources_replace_gold(resources, template):
     questions, by_id = _setup(resources)
     q = questions[0]
-    (req,) = answer_requests([q], by_id, TEMPLATE, SamplingParams(), 13, predicted={q.id: ["o4", "unknown"]})
+    (req,) = answer_requests([q], by_id, template, SamplingParams(), 13, predicted={q.id: ["o4", "unknown"]})
     assert req.id.endswith(":answer:predicted")
     assert "Tobacco smoking status" in req.messages[-1].content
     assert context_resources(["o1", "o2"], by_id, max_resources=1) == [by_id["o2"]]
 
 
-def test_evaluate_answers_counts_failures_and_scores(resources):
+def test_evaluate_answers_counts_failures_and_scores(resources, template):
     questions, by_id = _setup(resources)
-    requests = answer_requests(questions, by_id, TEMPLATE, SamplingParams(), 13)
+    requests = answer_requests(questions, by_id, template, SamplingParams(), 13)
     backend = EchoBackend(fail_on="had_procedure")
     assert isinstance(backend, Backend)
     result = evaluate_answers(questions, requests, backend, scorer=fake_scorer)

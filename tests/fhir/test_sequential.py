@@ -4,19 +4,14 @@ import dataclasses
 
 import pytest
 import torch
-import yaml
 
-from clinsynth.fhir.answers import render_chat
 from clinsynth.fhir.relevance import Pair, PairConfig, relevance_report, sample_indices
 from clinsynth.fhir.relevance_lm import (NO, YES, RelevanceLmError, answer_token_ids, encode_prompts, relevance_lora_pairs,
                                          relevance_messages, score_relevance)
-from clinsynth.fhir.synthetic import answer_training_pairs, relevance_training_pairs
+from clinsynth.fhir.synthetic import AnswerData, RelevanceData, answer_training_pairs, relevance_training_pairs
 from clinsynth.training import lora
 
-from .conftest import ROOT
-
-TEMPLATE = ROOT / "prompts" / "fhir_qa" / "relevance.v1.j2"
-ANSWER_TEMPLATE = ROOT / "prompts" / "fhir_qa" / "answer.v1.j2"
+from .test_corpus import gated_record
 PAIRS = [Pair("q1", "r1", "What is the last body weight?", "Observation | Body Weight | 2021-06-10 | 78 kg | final", 1),
          Pair("q1", "r2", "What is the last body weight?", "Condition | Essential hypertension | onset 2001 | active", 0),
          Pair("q2", "r3", "Has the patient had an appendectomy?", "Procedure | Appendectomy | 2010-01-02 | completed", 1),
@@ -31,32 +26,30 @@ def tiny(tiny_model_dir):
     return lambda: AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.float32), tokenizer
 
 
+@pytest.fixture(scope="module")
+def template(test_templates):
+    return test_templates["relevance"]
+
+
 def _lora_state(model) -> dict[str, torch.Tensor]:
     return {k: v.detach().clone() for k, v in model.named_parameters() if "lora_" in k}
 
 
-def test_render_chat_system_block_and_body():
-    (system, user) = render_chat(ANSWER_TEMPLATE, question="When?", resources=[{"text": "Observation | X"}])
-    assert system.role == "system" and system.content.startswith("You answer questions")
-    assert user.role == "user" and "- Observation | X" in user.content and user.content.endswith("Question: When?\nAnswer:")
-
-
-def test_relevance_prompt_and_targets():
-    system, user = relevance_messages(PAIRS[0].question, PAIRS[0].text, TEMPLATE)
-    assert system.role == "system" and "yes or no" in system.content
-    assert user.content == (f"Question: {PAIRS[0].question}\nResource: {PAIRS[0].text}\n"
-                            "Is this resource relevant to the question? Answer yes or no.")
-    pairs = relevance_lora_pairs(PAIRS, TEMPLATE)
+def test_relevance_prompt_and_targets(template):
+    system, user = relevance_messages(PAIRS[0].question, PAIRS[0].text, template)
+    assert (system.role, system.content) == ("system", "SYSTEM")
+    assert user.content == f"Q: {PAIRS[0].question}\nR: {PAIRS[0].text}"
+    pairs = relevance_lora_pairs(PAIRS, template)
     assert [p.reply for p in pairs] == [YES, NO, YES, NO]
     assert [m["role"] for m in pairs[0].messages] == ["system", "user"] and pairs[0].messages[1]["content"] == user.content
 
 
-def test_answer_token_ids_are_the_first_reply_tokens(tiny):
+def test_answer_token_ids_are_the_first_reply_tokens(tiny, template):
     _, tokenizer = tiny
     yes, no = answer_token_ids(tokenizer)  # the byte tokenizer: "y" and "n"
     assert (tokenizer.convert_ids_to_tokens(yes), tokenizer.convert_ids_to_tokens(no)) == ("y", "n")
     # training tokenizes the reply "yes" + eos: its first label is the token the scorer reads
-    ids, labels, _ = lora.encode_pair(tokenizer, relevance_lora_pairs(PAIRS[:1], TEMPLATE)[0], 512, 2)
+    ids, labels, _ = lora.encode_pair(tokenizer, relevance_lora_pairs(PAIRS[:1], template)[0], 512, 2)
     assert [t for t in labels if t != -100][0] == yes
 
 
@@ -69,32 +62,32 @@ def test_answer_token_ids_must_differ():
         answer_token_ids(SameFirstToken())
 
 
-def test_score_relevance_matches_an_unpadded_forward_in_any_batch(tiny):
+def test_score_relevance_matches_an_unpadded_forward_in_any_batch(tiny, template):
     factory, tokenizer = tiny
     model = factory().eval()
     examples = [(p.question, p.text) for p in PAIRS]
-    one = score_relevance(model, tokenizer, examples, TEMPLATE, 512, batch_size=1, progress=False)
-    batched = score_relevance(model, tokenizer, examples, TEMPLATE, 512, batch_size=3, progress=False)
+    one = score_relevance(model, tokenizer, examples, template, 512, batch_size=1, progress=False)
+    batched = score_relevance(model, tokenizer, examples, template, 512, batch_size=3, progress=False)
     assert batched == pytest.approx(one, abs=1e-5) and all(0.0 < s < 1.0 for s in one)
     yes, no = answer_token_ids(tokenizer)
-    ids = torch.tensor([encode_prompts(tokenizer, examples[1:2], TEMPLATE, 512)[0]])
+    ids = torch.tensor([encode_prompts(tokenizer, examples[1:2], template, 512)[0]])
     with torch.no_grad():
         logits = model(input_ids=ids).logits[0, -1]
     assert one[1] == pytest.approx(torch.softmax(logits[[yes, no]], -1)[0].item(), abs=1e-5)
     # max_length keeps the end of the prompt (the question of a long prompt is cut first, as in training)
-    assert len(encode_prompts(tokenizer, examples[:1], TEMPLATE, 40)[0]) == 40
+    assert len(encode_prompts(tokenizer, examples[:1], template, 40)[0]) == 40
 
 
-def test_two_phases_continue_one_adapter(tiny):
+def test_two_phases_continue_one_adapter(tiny, template):
     factory, tokenizer = tiny
     cfg = lora.LoraTrainConfig(r=4, alpha=8, max_length=256, min_reply_tokens=2, batch_size=2, max_steps=12,
                                learning_rate=0.05, warmup_steps=1, threads=1)
     yes_pairs = [dataclasses.replace(p, label=1) for p in PAIRS]
     examples = [(p.question, p.text) for p in PAIRS]
-    before = sum(score_relevance(factory(), tokenizer, examples, TEMPLATE, 256, progress=False)) / 4
-    phase1, first = lora.train_lora(factory, tokenizer, relevance_lora_pairs(yes_pairs, TEMPLATE), cfg, seed=3,
+    before = sum(score_relevance(factory(), tokenizer, examples, template, 256, progress=False)) / 4
+    phase1, first = lora.train_lora(factory, tokenizer, relevance_lora_pairs(yes_pairs, template), cfg, seed=3,
                                     progress=False)
-    after = sum(score_relevance(phase1, tokenizer, examples, TEMPLATE, 256, progress=False)) / 4
+    after = sum(score_relevance(phase1, tokenizer, examples, template, 256, progress=False)) / 4
     assert after > max(before, 0.9)  # the scorer reads the token the training targets
     snapshot = _lora_state(phase1)
     answers = [lora.Pair([{"role": "user", "content": "When?"}], "2021-06-10, 78 kg")]
@@ -122,7 +115,7 @@ def test_sample_indices_seeded_in_order():
     assert picked == sorted(picked) and len(set(picked)) == 10 and picked == sample_indices(100, 10, 13)
 
 
-def test_training_pairs_follow_the_train_data_switch(resources):
+def test_training_pairs_follow_the_train_data_switch(resources, test_templates):
     rows = [{**dataclasses.asdict(r), "split": "train"} for r in resources]
     templated = [dataclasses.asdict(p) for p in PAIRS]
 
@@ -130,25 +123,11 @@ def test_training_pairs_follow_the_train_data_switch(resources):
         raise AssertionError("read although train_data does not use it")
         yield
 
-    pairs = relevance_training_pairs("templated", templated, unread(), unread(), None, 13)
+    pairs = relevance_training_pairs(RelevanceData("templated", "pairs.jsonl", PairConfig()), [], templated, unread(), 13)
     assert pairs == {"templated": PAIRS, "llm": []}
-    generation = {"prompt_id": "g1", "parsed": {"patient_id": resources[0].patient_id, "question": "When?",
-                                                "resource_ids": [resources[1].id], "answer": "Then."}}
-    both = relevance_training_pairs("both", templated, [generation], rows, PairConfig(), 13)
+    record = gated_record([resources[1].id], prompt_id="g1", patient_id=resources[0].patient_id, answer="Then.")
+    both = relevance_training_pairs(RelevanceData("both", "pairs.jsonl", PairConfig()), [record], templated, rows, 13)
     assert both["templated"] == PAIRS and [p.resource_id for p in both["llm"] if p.label] == [resources[1].id]
-    answers, counts = answer_training_pairs("llm", [generation], unread(), rows, ANSWER_TEMPLATE, 8, 0, 13)
+    data = AnswerData("llm", "qa.jsonl", "fhir_qa.answer.v1", 0, 8, lora.LoraTrainConfig())
+    answers, counts = answer_training_pairs(data, test_templates["answer"], [record], unread(), rows, 13)
     assert counts == {"llm_questions": 1, "templated_questions": 0} and [p.reply for p in answers] == ["Then."]
-
-
-def test_sequential_params_share_the_separate_models_data():
-    params = yaml.safe_load((ROOT / "params.yaml").read_text(encoding="utf-8"))
-    seq, rel, ans = params["finetune_fhir_sequential"], params["train_fhir_relevance"], params["finetune_fhir_answer"]
-    assert {k: rel[k] for k in ("train_data", "pairs", "generations", "resources", "llm_pairs")} == \
-        {k: seq["relevance"][k] for k in ("train_data", "pairs", "generations", "resources", "llm_pairs")}
-    keys = ("train_data", "generations", "questions", "resources", "template", "max_pairs", "max_context_resources", "train")
-    assert {k: ans[k] for k in keys} == {k: seq["answer"][k] for k in keys}
-    evaluation = params["evaluate_fhir_qa"]["sequential"]
-    assert evaluation["template"] == seq["relevance"]["template"]
-    assert evaluation["max_length"] == seq["relevance"]["train"]["max_length"]
-    assert evaluation["adapter"] == seq["out_dir"]
-

@@ -1,4 +1,4 @@
-"""LLM-written questions -> relevance pairs and LoRA answer pairs; the train_data switch; QLoRA's error."""
+"""Gated LLM-written questions -> relevance pairs and LoRA answer pairs; the train_data switch; QLoRA's error."""
 
 import pytest
 
@@ -7,15 +7,11 @@ from clinsynth.fhir.synthetic import LLM_TEMPLATE, answer_pairs, llm_questions, 
 from clinsynth.fhir.templated import TemplateConfig, generate_questions
 from clinsynth.training import lora
 
-from .conftest import ROOT
-
-TEMPLATE = ROOT / "prompts" / "fhir_qa" / "answer.v1.j2"
+from .test_corpus import gated_record
 
 
 def _generation(resources, cited):
-    return {"prompt_id": "fhir_qa.write.v1:01", "parsed": {
-        "patient_id": "p1", "question": "What was the last body weight?", "answer": "78 kg on 2021-06-10.",
-        "refs": [f"R{i + 1}" for i in range(len(cited))], "resource_ids": cited}}
+    return gated_record(cited, prompt_id="fhir_qa.write.v1:01", patient_id="p1")
 
 
 def test_llm_questions_become_pairs_cited_positive_rest_negative(resources):
@@ -38,21 +34,21 @@ def test_training_questions_switch(resources):
     assert training_questions("llm", llm, templated) == llm
     assert training_questions("templated", llm, templated) == templated
     assert training_questions("both", llm, templated) == llm + templated
-    with pytest.raises(ValueError, match=r"train_data: 'llm' gives no training question \(0 LLM-written, 3 templated\)"):
+    with pytest.raises(ValueError, match=r"train_data: 'llm' gives no training question \(0 LLM-written, 3 templated\); postprocess@fhir_qa kept nothing"):
         training_questions("llm", [], templated)
     with pytest.raises(ValueError, match=r"expected one of \['llm', 'templated', 'both'\]"):
         training_questions("all", llm, templated)
 
 
-def test_answer_pairs_render_the_evaluation_prompt(resources):
+def test_answer_pairs_render_the_evaluation_prompt(resources, test_templates):
     weights = [r.id for r in resources if r.display == "Body Weight"]
     (q,) = llm_questions([_generation(resources, weights)])
-    (pair,) = answer_pairs([q], {r.id: r for r in resources}, TEMPLATE, max_resources=1)
+    (pair,) = answer_pairs([q], {r.id: r for r in resources}, test_templates["answer"], max_resources=1)
     assert pair.reply == "78 kg on 2021-06-10."
     user = pair.messages[-1]["content"]
     assert [m["role"] for m in pair.messages] == ["system", "user"]
     assert "2021-06-10 | 78 kg" in user and "80.5 kg" not in user  # newest first, at most 1
-    assert user.endswith("Question: What was the last body weight?\nAnswer:")
+    assert user.endswith("Q: What was the last body weight?")
 
 
 def test_qlora_fails_early_naming_what_is_missing(monkeypatch):

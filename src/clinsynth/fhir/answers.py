@@ -1,6 +1,7 @@
 """Task 2, answer generation (evaluation side): prompts from a question + its resources, any Backend.
 
-``answer_requests`` renders ``prompts/fhir_qa/answer.v1.j2`` for each question with either its gold
+``answer_requests`` renders the answer template (a :class:`~clinsynth.prompting.Template`, e.g.
+``fhir_qa.answer.v1``, through :func:`~clinsynth.prompting.render_messages`) for each question with either its gold
 resources or the ones a relevance model predicted (newest first, at most ``max_resources``), one
 :class:`~clinsynth.generation.types.Request` per question with a seed from ``request_seed``.
 ``evaluate_answers`` sends them through a Backend (base model, LoRA adapter, an OpenAI-compatible
@@ -14,7 +15,6 @@ import dataclasses
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
 
 from tqdm import tqdm
 
@@ -23,6 +23,7 @@ from clinsynth.fhir.templated import Question
 from clinsynth.generation.cache import GenerationCache
 from clinsynth.generation.engine import run_requests
 from clinsynth.generation.types import Backend, Completion, Message, Request, SamplingParams, request_seed
+from clinsynth.prompting import Template, render_messages
 
 Scorer = Callable[[list[str], list[str]], dict[str, float]]
 METRICS_DIR = Path(__file__).resolve().parents[1] / "evaluation"
@@ -43,31 +44,19 @@ class AnswerEvaluation:
     rows: list[AnswerRow]
 
 
-def render_chat(template: Path | str, **variables: Any) -> tuple[Message, ...]:
-    """Render a ``.j2`` whose ``{% set system %}`` block is the system message and whose body is the user message."""
-    import jinja2
-
-    path = Path(template)
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(path.parent)), undefined=jinja2.StrictUndefined,
-                             keep_trailing_newline=False)
-    module = env.get_template(path.name).make_module(variables)
-    system = str(getattr(module, "system", "")).strip()
-    user = str(module).strip()
-    return ((Message("system", system),) if system else ()) + (Message("user", user),)
-
-
 def context_resources(ids: Sequence[str], by_id: Mapping[str, Resource], max_resources: int) -> list[Resource]:
     """The resources to show: newest first (the templates ask about the latest), at most ``max_resources``."""
     found = [by_id[i] for i in ids if i in by_id]
     return sorted(found, key=lambda r: (r.date, r.id), reverse=True)[:max_resources]
 
 
-def answer_messages(question: str, shown: Sequence[Resource], template: Path | str) -> tuple[Message, ...]:
-    """The chat the answer model sees (also what the LoRA answer pairs are rendered with)."""
-    return render_chat(template, question=question, resources=[{"text": r.text} for r in shown])
+def answer_messages(question: str, shown: Sequence[Resource], template: Template) -> tuple[Message, ...]:
+    """The chat the answer model sees (also what the LoRA answer pairs are rendered with); the template's
+    variables: ``question`` and ``resources`` (``[{text}]``, in the order shown)."""
+    return render_messages(template, {"question": question, "resources": [{"text": r.text} for r in shown]})
 
 
-def answer_requests(questions: Sequence[Question], by_id: Mapping[str, Resource], template: Path | str,
+def answer_requests(questions: Sequence[Question], by_id: Mapping[str, Resource], template: Template,
                     sampling: SamplingParams, base_seed: int, max_resources: int = 20,
                     predicted: Mapping[str, Sequence[str]] | None = None) -> list[Request]:
     """One Request per question; ``predicted`` (question id -> resource ids) replaces the gold ids when given."""

@@ -1,9 +1,10 @@
 """Task 1 as generation: a causal LM asked "is this resource relevant?", read as P(yes) from its logits.
 
 The ``sequential`` training mode of FHIR QA tunes ONE LoRA adapter of the generator first on relevance, then
-on answers, so relevance must be a generation task. :func:`relevance_messages` renders
-``prompts/fhir_qa/relevance.v1.j2`` (question + one flattened resource; ``{% set system %}`` block = system
-message); the training target is the reply :data:`YES` or :data:`NO` (:func:`relevance_lora_pairs`, pairs for
+on answers, so relevance must be a generation task. :func:`relevance_messages` renders the relevance
+template (:class:`RelevanceLmConfig` ``template``, e.g. ``fhir_qa.relevance.v1``, through
+:func:`clinsynth.prompting.render_messages`; variables ``question`` and ``resource``, one flattened line); the
+training target is the reply :data:`YES` or :data:`NO` (:func:`relevance_lora_pairs`, pairs for
 :func:`clinsynth.training.lora.train_lora`).
 
 :func:`score_relevance` reads P(yes) = softmax over the logits of the first reply token restricted to the first
@@ -16,17 +17,18 @@ and returned in input order.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import torch
 from tqdm import tqdm
 
 from clinsynth.errors import InputError
-from clinsynth.fhir.answers import render_chat
 from clinsynth.fhir.relevance import Pair as RelevancePair
 from clinsynth.generation.types import Message
+from clinsynth.params import PositiveInt
+from clinsynth.prompting import Template, render_messages
 
 YES, NO = "yes", "no"
 
@@ -35,12 +37,20 @@ class RelevanceLmError(InputError):
     """A tokenizer whose "yes" and "no" replies start with the same token, or without a chat template."""
 
 
-def relevance_messages(question: str, resource: str, template: Path | str) -> tuple[Message, ...]:
+@dataclasses.dataclass(frozen=True)
+class RelevanceLmConfig:
+    """Relevance as generation (params ``fhir.relevance_lm``): the sequential training and its evaluation."""
+
+    template: str  # versioned name of the relevance prompt, "fhir_qa.relevance.v1"
+    max_length: PositiveInt  # prompt tokens kept (from the right), in training (phase 1) and scoring alike
+
+
+def relevance_messages(question: str, resource: str, template: Template) -> tuple[Message, ...]:
     """The chat a causal LM sees for one (question, flattened resource) pair."""
-    return render_chat(template, question=question, resource=resource)
+    return render_messages(template, {"question": question, "resource": resource})
 
 
-def relevance_lora_pairs(pairs: Sequence[RelevancePair], template: Path | str) -> list[Any]:
+def relevance_lora_pairs(pairs: Sequence[RelevancePair], template: Template) -> list[Any]:
     """LoRA pairs (:class:`clinsynth.training.lora.Pair`): the relevance prompt -> "yes" (label 1) or "no"."""
     from clinsynth.training.lora import Pair
 
@@ -58,7 +68,7 @@ def answer_token_ids(tokenizer: Any) -> tuple[int, int]:
     return yes[0], no[0]
 
 
-def encode_prompts(tokenizer: Any, examples: Sequence[tuple[str, str]], template: Path | str,
+def encode_prompts(tokenizer: Any, examples: Sequence[tuple[str, str]], template: Template,
                    max_length: int) -> list[list[int]]:
     """Token ids of each (question, resource) prompt with the generation prompt, cut from the left to ``max_length``."""
     if not getattr(tokenizer, "chat_template", None):
@@ -72,7 +82,7 @@ def encode_prompts(tokenizer: Any, examples: Sequence[tuple[str, str]], template
 
 
 @torch.inference_mode()
-def score_relevance(model: torch.nn.Module, tokenizer: Any, examples: Sequence[tuple[str, str]], template: Path | str,
+def score_relevance(model: torch.nn.Module, tokenizer: Any, examples: Sequence[tuple[str, str]], template: Template,
                     max_length: int, batch_size: int = 32, progress: bool = True) -> list[float]:
     """P(yes) for each (question, flattened resource), in input order (see the module docstring)."""
     yes_id, no_id = answer_token_ids(tokenizer)

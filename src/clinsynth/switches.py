@@ -94,7 +94,9 @@ def switch_recipes(text: str, on: Iterable[str]) -> str:
     edits += [e for e in _block_edits(recipes, "enabled", switches, lines) if e[0] == e[1]]  # switches added
     paths = _paths(data)
     slots = {r: {"first": paths[a], "second": paths[b]} for r, (a, b) in SAMPLE_READS.items() if r in on}
-    reads = {r: f"{{first: {s['first']}, second: {s['second']}}}" for r, s in slots.items()}
+    # params.yaml says each path once: base.paths.<key> carries the anchor &<key>, reads use the alias
+    ref = {key: f"*{key}" if re.search(rf"&{key}\b", text) else value for key, value in paths.items()}
+    reads = {r: f"{{first: {ref[a]}, second: {ref[b]}}}" for r, (a, b) in SAMPLE_READS.items() if r in on}
     edits += _block_edits(recipes, "reads", reads, lines, slots)
     post = data["postprocess"]
     current = dict(post.get("corpora") or {})

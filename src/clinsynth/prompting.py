@@ -19,6 +19,7 @@ messages (and so only its cache keys); the seed derives from the id.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import re
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
@@ -96,15 +97,21 @@ def optional_variables(parsed: jinja2.nodes.Template) -> set[str]:
     return guarded
 
 
+@functools.lru_cache(maxsize=64)
+def _compiled(source: str) -> tuple[frozenset[str], jinja2.Template]:
+    """The variables a template needs unguarded, and the template compiled: once per template text (the full
+    profile renders tens of thousands of prompts from a handful of templates)."""
+    parsed = _ENV.parse(source)
+    return frozenset(jinja2.meta.find_undeclared_variables(parsed) - optional_variables(parsed)), _ENV.from_string(source)
+
+
 def render_messages(template: Template, variables: Mapping[str, Any]) -> tuple[Message, ...]:
     """Render each role block of ``template`` with ``variables``; missing variables raise TemplateError."""
-    parsed = _ENV.parse(template.source)
-    needed = jinja2.meta.find_undeclared_variables(parsed) - optional_variables(parsed)
+    needed, compiled = _compiled(template.source)
     missing = sorted(needed - set(variables))
     if missing:
         raise TemplateError(f"{template.name} ({template.path}): undefined variable {missing[0]!r}; "
                             f"the recipe supplies {sorted(variables)}")
-    compiled = _ENV.from_string(template.source)
     messages = []
     try:
         for role in ROLES:

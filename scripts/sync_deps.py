@@ -57,6 +57,11 @@ def main() -> int:
         if name not in instances or "deps" not in body:
             continue
         old = [str(d) for d in body["deps"]]
+        if len(set(old)) != len(old):  # a merge may leave a dep listed twice
+            old = list(dict.fromkeys(old))
+            body["deps"].clear()
+            body["deps"].extend(old)
+            changed.append(f"{name}: duplicates removed")
         # stale code deps leave their place, new ones follow the last code dep: a rewrite is a small diff
         kept = [d for d in old if not is_code(d) or d in instances[name]]
         added = sorted(instances[name] - set(old))

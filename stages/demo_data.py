@@ -6,25 +6,14 @@ can never be replaced by the demo's (clinsynth.inputs).
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import shutil
 import tempfile
 from pathlib import Path
 
-from clinsynth.demo_data import build_demo, load_crosswalk, run_synthea
-from clinsynth.params import PositiveInt, load_base, load_params
+from clinsynth.demo_data import DemoDataConfig, build_demo, load_crosswalk, run_synthea
+from clinsynth.params import load_base, load_params
 from clinsynth.records import write_json, write_jsonl
-
-
-@dataclasses.dataclass(frozen=True)
-class DemoDataConfig:
-    sets: list[str]  # the stage's foreach list: [synthea] builds the demo inputs, [] drops the stage
-    out_dir: str
-    patients: PositiveInt
-    reference_date: str
-    exclude_resources: list[str]
-    crosswalk: str
 
 
 def main() -> None:

@@ -17,10 +17,8 @@ SECTION = "train_icd"  # shares the encoder, masking and encoding settings of tr
 
 
 def main() -> None:
-    from train_icd import TrainIcdConfig  # stages/ is on sys.path when run as a script
-
     base = load_base()
-    cfg = load_params(SECTION, TrainIcdConfig)
+    cfg = load_params(SECTION, icd.TrainIcdConfig)
     patterns = cfg.mask_patterns if cfg.mask else []
     notes = list(read_jsonl(base.paths.notes))
     train, test = icd.real_examples(notes, "train", patterns), icd.real_examples(notes, "test", patterns)

@@ -3,27 +3,15 @@ training-loss curves metrics/plots/rephrase_loss.json (decoder), rephrase_mlm_lo
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
-from clinsynth.evaluation.perplexity import loss_curves, rephrase_table
+from clinsynth.evaluation.perplexity import EvaluateRephraseConfig, loss_curves, rephrase_table
 from clinsynth.params import load_params
 from clinsynth.records import read_json, write_json
-
-
-@dataclasses.dataclass(frozen=True)
-class EvaluateRephraseConfig:
-    corpus_metrics_dir: str  # pretrain.metrics_dir
-    models_dir: str  # pretrain.models_dir (history.json per corpus)
-    table: str
-    decoder_plot: str
-    encoder_plot: str
+from clinsynth.pretraining.corpora import SplitRephraseCorporaConfig  # the corpus list has one home
 
 
 def main() -> None:
-    # stages/ is sys.path[0] when run as `python stages/evaluate_rephrase.py`: the corpus list has one home
-    from split_rephrase_corpora import SplitRephraseCorporaConfig
-
     cfg = load_params("evaluate_rephrase", EvaluateRephraseConfig)
     names = load_params("split_rephrase_corpora", SplitRephraseCorporaConfig).corpora
     per_corpus = {n: read_json(Path(cfg.corpus_metrics_dir) / f"{n}.json") for n in names}

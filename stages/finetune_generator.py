@@ -10,23 +10,11 @@ import dataclasses
 from pathlib import Path
 
 from clinsynth.kg import KnowledgeGraph
-from clinsynth.params import NonNegativeInt, load_base, load_params
-from clinsynth.prompting import load_template, render_messages
-from clinsynth.recipes import kg_notes
-from clinsynth.training import generator_pairs
+from clinsynth.params import load_base, load_params
+from clinsynth.prompting import load_template
 from clinsynth.records import read_jsonl, write_json
-from clinsynth.training.lora import LoraTrainConfig, Pair, save_adapter, train_lora
-
-
-@dataclasses.dataclass(frozen=True)
-class FinetuneGeneratorConfig:
-    base_model: str  # HF directory of the generator (stage generator_model)
-    template: str  # the kg_notes template the pairs are rendered with
-    max_pairs: NonNegativeInt  # seeded sample of labelled train notes; 0: all
-    out_dir: str
-    train: LoraTrainConfig
-    resolve: kg_notes.ResolveConfig = kg_notes.ResolveConfig()
-    split: str = "train"
+from clinsynth.training.generator_lora import FinetuneGeneratorConfig, finetune_pairs
+from clinsynth.training.lora import save_adapter, train_lora
 
 
 def main() -> None:
@@ -37,20 +25,18 @@ def main() -> None:
     notes = list(read_jsonl(base.paths.notes))
     kg = KnowledgeGraph.load(base.paths.kg_graph)
     template = load_template(base.paths.prompts_dir, cfg.template)
-    chosen = generator_pairs.select_finetune_notes(notes, cfg.max_pairs, cfg.split, base.seed)
-    pairs = [Pair([dataclasses.asdict(m) for m in render_messages(template, generator_pairs.finetune_vars(n, kg, notes, cfg.resolve))],
-                  n["text"]) for n in chosen]
+    built = finetune_pairs(notes, kg, template, cfg, base.seed)
     tokenizer = AutoTokenizer.from_pretrained(cfg.base_model, local_files_only=True)
     factory = lambda: AutoModelForCausalLM.from_pretrained(cfg.base_model, dtype="float32", local_files_only=True)  # noqa: E731
-    model, result = train_lora(factory, tokenizer, pairs, cfg.train, base.seed)
+    model, result = train_lora(factory, tokenizer, built.pairs, cfg.train, base.seed)
     facts = {k: v for k, v in dataclasses.asdict(result).items() if k != "seconds"}
     facts |= {"loss_first": round(result.loss_first, 4), "loss_last": round(result.loss_last, 4),
               "template": cfg.template, "template_sha": template.sha, "base_model": cfg.base_model,
-              "pairs_with_symptoms": sum(1 for p in pairs if "reports:" in p.messages[-1]["content"])}
+              "pairs_with_symptoms": built.with_symptoms}
     save_adapter(model, cfg.out_dir, facts)
     write_json(Path(base.paths.metrics) / "kg_notes_finetune.json", facts)
     write_json(Path(base.paths.metrics) / "timing" / "finetune_generator.json", {"seconds": round(result.seconds, 1)})
-    print(f"finetune_generator: {len(pairs)} pairs, {result.steps} steps, loss {result.loss_first:.3f} -> "
+    print(f"finetune_generator: {len(built.pairs)} pairs, {result.steps} steps, loss {result.loss_first:.3f} -> "
           f"{result.loss_last:.3f} in {result.seconds:.0f} s -> {cfg.out_dir}")
 
 

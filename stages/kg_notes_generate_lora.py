@@ -7,9 +7,9 @@ corpora differ only by the adapter. Writes data/generations/kg_notes_lora.jsonl 
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
+from clinsynth.generation.adapted import KgNotesGenerateLoraConfig, adapter_prompts, with_adapter
 from clinsynth.generation.cache import GenerationCache
 from clinsynth.generation.engine import ProgressBar, generate
 from clinsynth.generation.factory import GenerateConfig, make_backend
@@ -18,23 +18,12 @@ from clinsynth.recipes import kg_notes
 from clinsynth.records import read_jsonl, write_json, write_jsonl
 
 
-@dataclasses.dataclass(frozen=True)
-class KgNotesGenerateLoraConfig:
-    adapter: str  # the finetune_generator output
-    templates: list[str]  # which kg_notes prompt sets to regenerate with the adapter
-    draw_sets: list[str] = dataclasses.field(default_factory=lambda: ["all"])  # all | upsample (sample.kg_notes)
-    out: str = "kg_notes_lora"  # data/generations/<out>.jsonl
-
-
 def main() -> None:
     base = load_base()
     cfg = load_params("kg_notes_generate_lora", KgNotesGenerateLoraConfig)
-    gen = load_params("generate", GenerateConfig)
-    gen = dataclasses.replace(gen, backend="transformers",
-                              transformers=dataclasses.replace(gen.transformers, adapter=cfg.adapter))
+    gen = with_adapter(load_params("generate", GenerateConfig), cfg.adapter)
     kg_notes.check_draw_sets(cfg.draw_sets, "kg_notes_generate_lora.draw_sets")
-    prompts = [p for p in read_jsonl(Path(base.paths.prompts) / "kg_notes.jsonl")
-               if p["template"] in cfg.templates and p["vars"]["draw_set"] in cfg.draw_sets]
+    prompts = adapter_prompts(read_jsonl(Path(base.paths.prompts) / "kg_notes.jsonl"), cfg)
     backend = make_backend(gen, base.profile)
     bar = ProgressBar(len(prompts), "kg_notes_generate_lora")
     with GenerationCache(base.paths.cache) as cache:

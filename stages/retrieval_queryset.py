@@ -2,21 +2,13 @@
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 from clinsynth.kg import KnowledgeGraph
 from clinsynth.params import load_base, load_params
 from clinsynth.records import read_jsonl, write_json, write_jsonl
-from clinsynth.retrieval.matcher import EntityMatcher, MatcherConfig
-from clinsynth.retrieval.queryset import QuerySetConfig, build_queryset
-
-
-@dataclasses.dataclass(frozen=True)
-class RetrievalQuerysetConfig:
-    out: str
-    matcher: MatcherConfig  # the ground truth's own matcher: tuning training (retrieval_pairs) never moves it
-    queries: QuerySetConfig
+from clinsynth.retrieval.matcher import EntityMatcher
+from clinsynth.retrieval.queryset import RetrievalQuerysetConfig, build_queryset
 
 
 def main() -> None:

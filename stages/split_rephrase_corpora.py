@@ -6,20 +6,12 @@ One file per corpus (``<out_dir>/<corpus>.jsonl``), rewritten only when its cont
 
 from __future__ import annotations
 
-import dataclasses
-from collections import Counter
 from pathlib import Path
 
 from clinsynth.params import load_base, load_params
-from clinsynth.pretraining.corpora import build_corpora, group_synthetic, read_rephrase_records, write_corpora
+from clinsynth.pretraining.corpora import build_corpora, read_rephrase_records, write_corpora
 from clinsynth.records import read_jsonl, write_json
-
-
-@dataclasses.dataclass(frozen=True)
-class SplitRephraseCorporaConfig:
-    records: str  # postprocess@rephrase output (kept records); a fixture until that stage exists
-    out_dir: str
-    corpora: list[str]  # corpus names: real | <template> | <model>__<template> | real+<template> | none
+from clinsynth.pretraining.corpora import SplitRephraseCorporaConfig, corpora_metrics
 
 
 def main() -> None:
@@ -29,14 +21,10 @@ def main() -> None:
     records = read_rephrase_records(cfg.records)
     corpora = build_corpora(cfg.corpora, chunks, records)
     written = write_corpora(cfg.out_dir, corpora)
-    unused = sorted(set(group_synthetic(records)) - {t.source for texts in corpora.values() for t in texts})
-    metrics = {"records": len(records), "unused_sources": unused,
-               "corpora": {name: {"texts": len(texts), "chars": sum(len(t.text) for t in texts),
-                                  "by_source": dict(sorted(Counter(t.source for t in texts).items()))}
-                           for name, texts in corpora.items()}}
+    metrics = corpora_metrics(records, corpora)
     write_json(Path(base.paths.metrics) / "rephrase_corpora.json", metrics)
     print(f"split_rephrase_corpora: {len(records)} kept records, {len(corpora)} corpora, "
-          f"rewritten {sorted(k for k, v in written.items() if v)}, unused sources {unused}")
+          f"rewritten {sorted(k for k, v in written.items() if v)}, unused sources {metrics['unused_sources']}")
 
 
 if __name__ == "__main__":

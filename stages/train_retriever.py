@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import time
 from pathlib import Path
@@ -14,15 +13,7 @@ from clinsynth.params import load_base, load_params  # noqa: E402
 from clinsynth.records import read_jsonl, write_json  # noqa: E402
 from clinsynth.retrieval.encoder import load_pretrained, save_retriever  # noqa: E402
 from clinsynth.retrieval.pairs import Pair, TrainChunk  # noqa: E402
-from clinsynth.retrieval.train import TrainConfig, train_retriever  # noqa: E402
-
-
-@dataclasses.dataclass(frozen=True)
-class TrainRetrieverConfig:
-    model: str  # "pkg:<package>/<dir>" or a local Hugging Face folder
-    data_dir: str  # retrieval_pairs' out_dir
-    out_dir: str
-    train: TrainConfig
+from clinsynth.retrieval.train import TrainRetrieverConfig, train_retriever  # noqa: E402
 
 
 def main() -> None:

@@ -1,8 +1,6 @@
 """Bad params (issue 17, part A): ranges checked at load, YAML errors that name params.yaml, duplicate keys."""
 
 import dataclasses
-import importlib.util
-import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -12,14 +10,6 @@ from clinsynth.params import (ConfigError, Fraction, NonNegativeInt, PositiveFlo
                               from_mapping, load_params, read_params)
 
 ROOT = Path(__file__).parents[1]
-
-
-def stage_module(name: str):
-    spec = importlib.util.spec_from_file_location(f"stage_{name}", ROOT / "stages" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 @dataclasses.dataclass(frozen=True)
@@ -79,7 +69,7 @@ def write_ingest_params(tmp_path: Path, **ingest) -> Path:
      "ingest.split_fractions: expected keys ['train', 'dev', 'test'], got ['train', 'dev', 'tset']"),
 ])
 def test_ingest_params_ranges(tmp_path, key, value, message):
-    IngestConfig = stage_module("ingest").IngestConfig
+    from clinsynth.corpus import IngestConfig
     path = write_ingest_params(tmp_path, **{key: value})
     with pytest.raises(ConfigError) as err:
         load_params("ingest", IngestConfig, path)
@@ -139,7 +129,7 @@ def test_params_not_utf8(tmp_path):
 
 def test_the_repository_params_load_with_every_range():
     data = read_params(ROOT / "params.yaml")
-    IngestConfig = stage_module("ingest").IngestConfig
+    from clinsynth.corpus import IngestConfig
     cfg = load_params("ingest", IngestConfig, ROOT / "params.yaml")
     assert cfg.chunk_chars >= 1 and abs(sum(cfg.split_fractions.values()) - 1) < 1e-6 and "base" in data
 

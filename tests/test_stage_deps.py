@@ -118,10 +118,13 @@ def test_every_stage_depends_on_exactly_the_code_it_imports(name):
 
 def test_closure_follows_the_recipe_registry_and_stage_imports():
     closures = {name: closure_of(stage) for name, stage in stages().items()
-                if name in ("postprocess@kg_notes_lora", "sample@rephrase")}
+                if name in ("postprocess@kg_notes_lora", "sample@rephrase", "embed_kg_notes@kg_notes")}
     assert "src/clinsynth/recipes/kg_notes.py" in closures["postprocess@kg_notes_lora"]
     assert "src/clinsynth/quality/gates.py" in closures["postprocess@kg_notes_lora"]
     assert {"src/clinsynth/recipes/rephrase.py", "src/clinsynth/recipes/__init__.py"} <= closures["sample@rephrase"]
+    # embed_kg_notes shares train_icd's section through the library config, not by importing another stage
+    assert "src/clinsynth/training/icd.py" in closures["embed_kg_notes@kg_notes"]
+    assert "stages/train_icd.py" not in closures["embed_kg_notes@kg_notes"]
 
 
 def test_dvc_yaml_code_deps_are_in_sync():

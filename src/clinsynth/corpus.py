@@ -19,9 +19,10 @@ import re
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from clinsynth.errors import InputError
+from clinsynth.params import Fraction, NonNegativeInt, PositiveInt, SumsTo
 from clinsynth.records import Chunk, Note
 
 MIMIC_COLUMNS = ("ROW_ID", "SUBJECT_ID", "HADM_ID", "CATEGORY", "TEXT")
@@ -36,6 +37,15 @@ class IngestError(InputError):
 class IngestSource:
     path: str
     format: Literal["jsonl", "csv", "txt"]
+
+
+@dataclasses.dataclass(frozen=True)
+class IngestConfig:
+    inputs: list[IngestSource]
+    on_bad_row: Literal["fail", "skip"]
+    split_fractions: Annotated[dict[Literal["train", "dev", "test"], Fraction], SumsTo(1.0)]
+    chunk_chars: PositiveInt  # 0 would make chunk_note loop forever
+    min_note_chars: NonNegativeInt
 
 
 @dataclasses.dataclass(frozen=True)

@@ -21,6 +21,17 @@ from typing import Any
 import importlib.util
 
 from clinsynth.errors import SetupError
+from clinsynth.params import PositiveInt
+
+
+@dataclasses.dataclass(frozen=True)
+class DemoDataConfig:
+    sets: list[str]  # the stage's foreach list: [synthea] builds the demo inputs, [] drops the stage
+    out_dir: str
+    patients: PositiveInt
+    reference_date: str
+    exclude_resources: list[str]
+    crosswalk: str
 
 
 @dataclasses.dataclass(frozen=True)

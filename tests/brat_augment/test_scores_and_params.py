@@ -9,6 +9,8 @@ from clinsynth.params import load_params
 from clinsynth.brat import augment
 from clinsynth.recipes import brat_augment
 from clinsynth.brat.silver import SilverConfig
+from clinsynth.evaluation.ner_re import EvaluateBratAugmentConfig
+from clinsynth.training.ner_re import TrainNerConfig
 
 ROOT = Path(__file__).resolve().parents[2]
 TEXT = "metformin for type 2 diabetes and aspirin for pain"
@@ -56,9 +58,8 @@ def test_repository_params_load_into_the_brat_augment_configs():
     assert load_params("brat_silver", _stage("brat_silver").BratSilverConfig, params).max_docs["test"] == 40
     assert issubclass(_stage("brat_silver").BratSilverConfig, SilverConfig)
     assert load_params("decode_brat_augment", augment.DecodeConfig, params).min_entity_recall == 1.0
-    assert load_params("train_ner", _stage("train_ner").TrainNerConfig, params).ner.max_steps > 0
-    assert load_params("evaluate_brat_augment", _stage("evaluate_brat_augment").EvaluateBratAugmentConfig,
-                       params).variants == ["baseline", "augmented"]
+    assert load_params("train_ner", TrainNerConfig, params).ner.max_steps > 0
+    assert load_params("evaluate_brat_augment", EvaluateBratAugmentConfig, params).variants == ["baseline", "augmented"]
     from clinsynth.recipes import load_recipe_params
 
     cfg = load_recipe_params("sample", "brat_augment", brat_augment.SampleConfig, params)

@@ -2,7 +2,7 @@ import pytest
 
 from clinsynth.recipes import kg_notes as kn
 from clinsynth.records import DroppedRecord, SyntheticRecord
-from clinsynth.training import generator_pairs as kc
+from clinsynth.training import generator_lora as kc
 from clinsynth.training import icd_corpora as icd
 
 FEVER = {"id": "HP:1", "text": "Fever", "variants": ["Fever", "Pyrexia"]}

@@ -40,12 +40,13 @@ def test_upsampled_arms_are_the_variants_with_upsample_draws():
 
 
 def test_side_by_side_table_names_the_arms():
-    stage = load_stage("evaluate_kg_notes")
+    from clinsynth.evaluation.icd import side_by_side
+
     metrics = {"hit@1": 0.5, "hit@5": 0.8}
     result = {"baseline": {"minilm": {"all": metrics, "rare": {"hit@1": 0.0, "hit@5": 0.0}}},
               "augmented": {"minilm": {"all": {"hit@1": 0.6, "hit@5": 0.9}, "rare": {"hit@1": 0.1, "hit@5": 0.2}}},
               "synthetic_notes": 7}
-    table = stage.side_by_side({"full_v1": {**result, "synthetic_notes": 3}, "full_v1_rare": result}, ["full_v1_rare"])
+    table = side_by_side({"full_v1": {**result, "synthetic_notes": 3}, "full_v1_rare": result}, ["full_v1_rare"])
     rare = table["minilm"]["rare"]
     assert list(rare) == ["real", "real+synthetic[full_v1]", "real+synthetic(upsampled rare codes)[full_v1_rare]"]
     assert rare["real"] == {"hit@1": 0.0, "hit@5": 0.0, "synthetic_notes": 0}

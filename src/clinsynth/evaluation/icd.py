@@ -14,10 +14,12 @@ against each note's gold code set.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+import dataclasses
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from clinsynth.errors import InputError
+from clinsynth.params import ConfigError
 
 
 class EvaluationError(InputError):
@@ -85,3 +87,50 @@ def round_metrics(obj: Any, digits: int = 4) -> Any:
     if isinstance(obj, (list, tuple)):
         return [round_metrics(v, digits) for v in obj]
     return obj
+
+
+# ---- per-variant results side by side (stage evaluate_kg_notes) -------------------------------------
+@dataclasses.dataclass(frozen=True)
+class EvaluateKgNotesConfig:
+    results_dir: str  # train_icd's per-variant files
+    variants: list[str]
+    upsampled: list[str]  # the variants whose corpus includes the upsample (rare-code) draws
+    quality: str  # kg_notes_corpora's metrics (symptom usage per variant)
+    out: str
+
+    def __post_init__(self) -> None:
+        unknown = sorted(set(self.upsampled) - set(self.variants))
+        if unknown:
+            raise ConfigError(f"params.yaml evaluate_kg_notes.upsampled {unknown}: not in evaluate_kg_notes.variants "
+                              f"{self.variants}")
+
+
+def arm_name(variant: str, upsampled: list[str]) -> str:
+    return f"real+synthetic(upsampled rare codes)[{variant}]" if variant in upsampled else f"real+synthetic[{variant}]"
+
+
+def side_by_side(results: dict[str, dict], upsampled: list[str]) -> dict:
+    """``{model: {subset: {arm: metrics + synthetic_notes}}}`` with ``real`` first (results: variant -> train_icd file)."""
+    table: dict = {}
+    for variant, result in results.items():
+        for model, subsets in result["augmented"].items():
+            for subset, metrics in subsets.items():
+                rows = table.setdefault(model, {}).setdefault(subset, {})
+                rows.setdefault("real", {**result["baseline"][model][subset], "synthetic_notes": 0})
+                rows[arm_name(variant, upsampled)] = {**metrics, "synthetic_notes": result["synthetic_notes"]}
+    return table
+
+
+def kg_notes_table(results: dict[str, dict], quality: Mapping[str, Any], upsampled: list[str]) -> dict:
+    """metrics/icd.json: train_icd's ``results`` (variant -> file) under ``icd.<arm>.<variant>``, each variant's
+    synthetic note count and mean symptom usage (``quality``: kg_notes_corpora's ``variants``), the shared
+    note counts, and the :func:`side_by_side` table under ``arms``."""
+    table: dict = {"icd": {"baseline": {}, "augmented": {}}, "symptom_usage_mean": {}, "synthetic_notes": {}}
+    for variant, result in results.items():
+        for arm in ("baseline", "augmented"):
+            table["icd"][arm][variant] = result[arm]
+        table["synthetic_notes"][variant] = result["synthetic_notes"]
+        table["symptom_usage_mean"][variant] = quality[variant]["symptom_usage"]["mean"]
+        table |= {"test_notes": result["test_notes"], "train_notes": result["train_notes"], "rare_codes": result["rare_codes"]}
+    table["arms"] = side_by_side(results, upsampled)
+    return table

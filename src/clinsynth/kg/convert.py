@@ -206,6 +206,17 @@ def _none_understood(path: Path, triples: list[Triple], compact: Compactor) -> K
     )
 
 
+@dataclasses.dataclass(frozen=True)
+class KGConfig:
+    sources: list[KGSource]
+    predicate_map: dict[str, str] = dataclasses.field(default_factory=dict)
+    type_map: dict[str, str] = dataclasses.field(default_factory=dict)
+    prefixes: dict[str, str] = dataclasses.field(default_factory=dict)
+    languages: list[str] = dataclasses.field(default_factory=lambda: ["en"])
+    fast_path: bool = True
+    allow_remote_context: bool = False  # let rdflib fetch a JSON-LD file's remote @context (offline by default)
+
+
 def load_graph(sources: Sequence[KGSource | str | Path], predicate_map: dict[str, str] | None = None,
                type_map: dict[str, str] | None = None, prefixes: dict[str, str] | None = None,
                languages: Sequence[str] = ("en",), fast_path: bool = True,

@@ -27,6 +27,7 @@ import dataclasses
 import json
 import random
 import re
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -320,3 +321,19 @@ def group_docs(corpus: Sequence[CorpusText], tokenizer: Any,
         ids = known[t.id] if t.source == REAL and t.id in known else next(fresh)
         by_source.setdefault(t.source, []).append(ids)
     return dict(sorted(by_source.items()))
+
+
+@dataclasses.dataclass(frozen=True)
+class SplitRephraseCorporaConfig:
+    records: str  # postprocess@rephrase's gated corpus (records.jsonl)
+    out_dir: str
+    corpora: list[str]  # corpus names: real | <template> | <model>__<template> | real+<template> | none
+
+
+def corpora_metrics(records: Sequence[SyntheticRecord], corpora: Mapping[str, Sequence[CorpusText]]) -> dict[str, Any]:
+    """Kept records, the synthetic sources no corpus uses, and each corpus' texts, characters and texts by source."""
+    unused = sorted(set(group_synthetic(records)) - {t.source for texts in corpora.values() for t in texts})
+    return {"records": len(records), "unused_sources": unused,
+            "corpora": {name: {"texts": len(texts), "chars": sum(len(t.text) for t in texts),
+                               "by_source": dict(sorted(Counter(t.source for t in texts).items()))}
+                        for name, texts in corpora.items()}}

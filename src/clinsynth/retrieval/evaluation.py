@@ -11,6 +11,7 @@ import dataclasses
 import time
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -18,7 +19,8 @@ import torch
 
 from clinsynth.errors import InputError
 from clinsynth.params import PositiveInt
-from clinsynth.retrieval.encoder import encode_texts
+from clinsynth.records import read_json
+from clinsynth.retrieval.encoder import META_FILE, encode_texts, load_pretrained, load_retriever
 from clinsynth.retrieval.metrics import bm25_scores, rank_by_scores, report
 
 
@@ -30,6 +32,30 @@ class DenseSystem:
     load_chunk_tower: Callable[[], tuple[torch.nn.Module, Any]]
     query_max_length: PositiveInt = 32
     chunk_max_length: PositiveInt = 256
+
+
+@dataclasses.dataclass(frozen=True)
+class EvaluateRetrievalConfig:
+    queries: str  # retrieval_queryset output
+    models_dir: str  # train_retriever out_dir: <models_dir>/stage1, <models_dir>/stage2
+    batch_size: PositiveInt = 64
+    threads: PositiveInt = 1
+
+
+def dense_system(name: str, path: Path | None, base_model: str, meta: dict) -> DenseSystem:
+    tower = base_model if path is None or meta["chunk_tower"] != "same" else str(path)
+    load_query = (lambda: load_pretrained(base_model)) if path is None else (lambda: load_retriever(path)[:2])
+    load_chunk = (lambda: load_pretrained(tower)) if tower == base_model else (lambda: load_retriever(path)[:2])
+    return DenseSystem(name, load_query, tower, load_chunk, meta["query_max_length"], meta["chunk_max_length"])
+
+
+def retriever_systems(models_dir: Path | str) -> list[DenseSystem]:
+    """The untuned encoder, stage I and stage I+II, from train_retriever's ``<models_dir>/{stage1,stage2}/``."""
+    models = Path(models_dir)
+    meta = read_json(models / "stage1" / META_FILE)
+    return [dense_system("untuned", None, meta["base_model"], meta),
+            dense_system("stage1", models / "stage1", meta["base_model"], meta),
+            dense_system("stage1+2", models / "stage2", meta["base_model"], read_json(models / "stage2" / META_FILE))]
 
 
 def group_chunks(chunks: Sequence[Mapping[str, Any]], patients: set[str]) -> dict[str, list[Mapping[str, Any]]]:

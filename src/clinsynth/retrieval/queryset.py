@@ -44,7 +44,7 @@ from clinsynth.kg import KnowledgeGraph
 from clinsynth.retrieval.abbreviations import ABBREVIATIONS, looks_like_acronym, name_key
 from clinsynth.retrieval.knowledge import (ExpansionConfig, closure, concepts, hypernym_candidates, is_clean_name,
                                            names_of, synonym_candidates)
-from clinsynth.retrieval.matcher import BOUNDARY, EntityMatcher, contains_phrase, tokenize
+from clinsynth.retrieval.matcher import BOUNDARY, EntityMatcher, MatcherConfig, contains_phrase, tokenize
 
 MATCH_TYPES = ("exact", "synonym", "abbreviation", "hypernym")
 KINDS = ("condition", "medication", "procedure")
@@ -63,6 +63,13 @@ class QuerySetConfig:
     expansion: ExpansionConfig = ExpansionConfig()
     source: Literal["auto", "coded", "kg"] = "auto"  # auto: coded when a test note carries a record, else kg
     kg_types: tuple[Literal["Disease", "Symptom", "Drug", "Procedure"], ...] = KG_TYPES  # kg source: node types kept
+
+
+@dataclasses.dataclass(frozen=True)
+class RetrievalQuerysetConfig:
+    out: str
+    matcher: MatcherConfig  # the ground truth's own matcher: tuning training (retrieval_pairs) never moves it
+    queries: QuerySetConfig
 
 
 @dataclasses.dataclass(frozen=True)

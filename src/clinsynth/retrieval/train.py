@@ -57,6 +57,14 @@ class TrainConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class TrainRetrieverConfig:
+    model: str  # "pkg:<package>/<dir>" or a local Hugging Face folder
+    data_dir: str  # retrieval_pairs' out_dir
+    out_dir: str
+    train: TrainConfig
+
+
+@dataclasses.dataclass(frozen=True)
 class StageResult:
     name: str
     steps: int

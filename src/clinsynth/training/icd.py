@@ -21,14 +21,17 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Literal
 
 import numpy as np
 import torch
 from tqdm import tqdm
 
-from clinsynth.params import Fraction, NonNegativeFloat, PositiveFloat, PositiveInt
+from clinsynth.errors import InputError
+from clinsynth.evaluation.icd import evaluate, rare_codes
+from clinsynth.params import Fraction, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt
 
 EncoderFactory = Callable[[], tuple[Any, torch.nn.Module]]
 
@@ -61,6 +64,24 @@ class TfidfConfig:
     max_features: PositiveInt = 20000
     c: PositiveFloat = 10.0  # inverse regularisation of each logistic regression
     threshold: Fraction = 0.5
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainIcdConfig:
+    """params.yaml ``train_icd`` (embed_kg_notes reads the same section: encoder, masking, encoding)."""
+
+    encoder: str  # pkg:<package>/<dir> or a local HF directory
+    embeddings: str  # embed_kg_notes output (.npz)
+    corpora_dir: str  # kg_notes_corpora output
+    out_dir: str  # metrics/kg_notes: one file per variant
+    models: list[Literal["tfidf", "minilm"]]
+    mask: bool
+    mask_patterns: list[str]
+    rare_max_train_notes: NonNegativeInt  # a test code with at most this many real train notes is rare (0 included)
+    ks: list[PositiveInt]
+    encoding: EncoderConfig
+    head: HeadConfig
+    tfidf: TfidfConfig
 
 
 @dataclasses.dataclass(frozen=True)
@@ -194,3 +215,42 @@ def real_examples(notes: Sequence[dict[str, Any]], split: str, patterns: Sequenc
 def synthetic_examples(records: Sequence[dict[str, Any]], patterns: Sequence[str]) -> list[Example]:
     """kg_notes corpus records (``id, code, text``) as single-code examples, masked like the real notes."""
     return [Example(r["id"], mask_text(r["text"], patterns), (r["code"],)) for r in sorted(records, key=lambda r: r["id"])]
+
+
+# ---- baseline vs augmented (stage train_icd) --------------------------------------------------------
+def fit(model: str, train: list[Example], test: list[Example], x_train, x_test, cfg: TrainIcdConfig, seed: int):
+    if model == "tfidf":
+        return fit_tfidf(train, [e.text for e in test], cfg.tfidf, seed)
+    return fit_minilm(x_train, train, x_test, cfg.head, seed)
+
+
+def train_and_score(train: list[Example], test: list[Example], synthetic: list[Example],
+                    embeddings: Mapping[str, np.ndarray], cfg: TrainIcdConfig, seed: int,
+                    encoder: EncoderFactory) -> dict[str, Any]:
+    """Each of ``cfg.models`` trained on ``train`` (baseline) and ``train + synthetic`` (augmented), scored on ``test``.
+
+    ``embeddings``: embed_kg_notes' arrays (``train``, ``test`` ``[N, H]`` and their note ids, which must be
+    ``train``'s and ``test``'s); only the synthetic notes are embedded here, with ``encoder()``, when a
+    MiniLM model is asked for. Returns counts, the rare codes and ``{arm: {model: {all|rare: metrics}}}``
+    (unrounded).
+    """
+    if list(embeddings["train_ids"]) != [e.id for e in train] or list(embeddings["test_ids"]) != [e.id for e in test]:
+        raise InputError(f"{cfg.embeddings}: note ids differ from the notes' labelled train/test notes; rerun embed_kg_notes")
+    x_syn = np.zeros((0, embeddings["train"].shape[1]), dtype=np.float32)
+    if "minilm" in cfg.models and synthetic:
+        tokenizer, model = encoder()
+        x_syn = embed_texts(tokenizer, model, [e.text for e in synthetic], cfg.encoding)
+    counts = Counter(c for e in train for c in e.codes)
+    gold = [e.codes for e in test]
+    rare = rare_codes(counts, gold, cfg.rare_max_train_notes)
+    result: dict = {"test_notes": len(test), "train_notes": len(train), "synthetic_notes": len(synthetic),
+                    "synthetic_codes": len({c for e in synthetic for c in e.codes}), "rare_codes": sorted(rare)}
+    arms = (("baseline", train, embeddings["train"]),
+            ("augmented", train + synthetic, np.concatenate([embeddings["train"], x_syn])))
+    for arm, rows, x in arms:
+        for model in cfg.models:
+            scores = fit(model, rows, test, x, embeddings["test"], cfg, seed)
+            ranked, predicted = scores.rankings(), scores.predicted()
+            result.setdefault(arm, {})[model] = {"all": evaluate(ranked, predicted, gold, cfg.ks),
+                                                 "rare": evaluate(ranked, predicted, gold, cfg.ks, subset=rare)}
+    return result

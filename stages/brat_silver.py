@@ -7,7 +7,6 @@ base.paths.brat at it instead; this stage then only builds the demo's.
 
 from __future__ import annotations
 
-import dataclasses
 import shutil
 from pathlib import Path
 
@@ -16,13 +15,8 @@ from tqdm import tqdm
 from clinsynth.brat import write_document
 from clinsynth.corpus import Note, make_sentencizer, sentence_spans
 from clinsynth.params import load_base, load_params
-from clinsynth.brat.silver import SilverConfig, build_silver_corpus
+from clinsynth.brat.silver import BratSilverConfig, build_silver_corpus
 from clinsynth.records import read_jsonl, write_json
-
-
-@dataclasses.dataclass(frozen=True)
-class BratSilverConfig(SilverConfig):
-    out_dir: str = "data/interim/brat"
 
 
 def main() -> None:

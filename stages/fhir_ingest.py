@@ -2,22 +2,13 @@
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from pathlib import Path
-from typing import Literal
 
-from clinsynth.fhir.ingest import ingest_records, read_records
+from clinsynth.fhir.ingest import FhirIngestConfig, ingest_records, read_records
 from clinsynth.inputs import check_inputs
 from clinsynth.params import load_base, load_params, read_params
 from clinsynth.records import write_json, write_jsonl
-
-
-@dataclasses.dataclass(frozen=True)
-class FhirIngestConfig:
-    keep_types: list[str]  # resource types flattened and kept; the rest are counted and dropped
-    validate: Literal["all", "kept", "none"]  # which resources are validated with fhir.resources (R4B)
-    resources: str  # output JSONL
 
 
 def main() -> None:

@@ -5,24 +5,14 @@ Train-split patients give the relevance classifier's training pairs; test-split 
 
 from __future__ import annotations
 
-import dataclasses
 from collections import Counter, defaultdict
 from pathlib import Path
 
 from clinsynth.fhir.flatten import Resource
-from clinsynth.fhir.relevance import PairConfig, make_pairs, pair_counts
-from clinsynth.fhir.templated import TemplateConfig, generate_questions
+from clinsynth.fhir.relevance import FhirQaTestsetConfig, make_pairs, pair_counts
+from clinsynth.fhir.templated import generate_questions
 from clinsynth.params import load_base, load_params
 from clinsynth.records import read_jsonl, write_json, write_jsonl
-
-
-@dataclasses.dataclass(frozen=True)
-class FhirQaTestsetConfig:
-    resources: str  # input: fhir_ingest's output
-    questions: TemplateConfig
-    pairs: PairConfig
-    out_dir: str  # qa_{split}.jsonl and pairs_{split}.jsonl
-    splits: list[str]
 
 
 def main() -> None:

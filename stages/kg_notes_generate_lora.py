@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from clinsynth.generation.adapted import KgNotesGenerateLoraConfig, adapter_prompts, with_adapter
 from clinsynth.generation.cache import GenerationCache
 from clinsynth.generation.engine import ProgressBar, generate
 from clinsynth.generation.factory import GenerateConfig, make_backend
 from clinsynth.params import load_base, load_params
 from clinsynth.recipes import kg_notes
 from clinsynth.records import read_jsonl, write_json, write_jsonl
+from clinsynth.training.lora_generation import KgNotesGenerateLoraConfig, adapter_prompts, with_adapter
 
 
 def main() -> None:

@@ -1,14 +1,12 @@
 """score_variant on a hand-computed case; the repository params load into every brat_augment config."""
 
-import importlib.util
-import sys
 from pathlib import Path
 
 from clinsynth.brat import Document, Entity, Relation
 from clinsynth.params import load_params
 from clinsynth.brat import augment
 from clinsynth.recipes import brat_augment
-from clinsynth.brat.silver import SilverConfig
+from clinsynth.brat.silver import BratSilverConfig, SilverConfig
 from clinsynth.evaluation.ner_re import EvaluateBratAugmentConfig
 from clinsynth.training.ner_re import TrainNerConfig
 
@@ -45,18 +43,10 @@ def test_score_variant_hand_computed():
     assert (scores["re_end_to_end"]["tp"], scores["re_end_to_end"]["fp"], scores["re_end_to_end"]["fn"]) == (0, 1, 2)
 
 
-def _stage(name):
-    spec = importlib.util.spec_from_file_location(f"stage_{name}", ROOT / "stages" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses resolve annotations through sys.modules
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_repository_params_load_into_the_brat_augment_configs():
     params = ROOT / "params.yaml"
-    assert load_params("brat_silver", _stage("brat_silver").BratSilverConfig, params).max_docs["test"] == 40
-    assert issubclass(_stage("brat_silver").BratSilverConfig, SilverConfig)
+    assert load_params("brat_silver", BratSilverConfig, params).max_docs["test"] == 40
+    assert issubclass(BratSilverConfig, SilverConfig)
     assert load_params("decode_brat_augment", augment.DecodeConfig, params).min_entity_recall == 1.0
     assert load_params("train_ner", TrainNerConfig, params).ner.max_steps > 0
     assert load_params("evaluate_brat_augment", EvaluateBratAugmentConfig, params).variants == ["baseline", "augmented"]

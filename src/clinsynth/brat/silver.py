@@ -65,6 +65,13 @@ class SilverConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class BratSilverConfig(SilverConfig):
+    """``params.yaml: brat_silver``: the corpus settings and where the stage writes it."""
+
+    out_dir: str = "data/interim/brat"
+
+
+@dataclasses.dataclass(frozen=True)
 class RecordItem:
     """One coded item of a record, to be looked for in the text."""
 

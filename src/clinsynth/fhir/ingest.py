@@ -99,3 +99,12 @@ def ingest_records(records: Sequence[PatientRecord], keep_types: Sequence[str], 
                        "resources": sum(1 for r in resources if r.split == s)} for s in SPLITS},
     }
     return IngestResult(resources, metrics)
+
+
+@dataclasses.dataclass(frozen=True)
+class FhirIngestConfig:
+    """``params.yaml: fhir_ingest``."""
+
+    keep_types: list[str]  # resource types flattened and kept; the rest are counted and dropped
+    validate: Literal["all", "kept", "none"]  # which resources are validated with fhir.resources (R4B)
+    resources: str  # output JSONL

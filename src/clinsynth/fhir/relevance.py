@@ -15,7 +15,7 @@ import re
 from collections.abc import Iterable, Sequence
 
 from clinsynth.fhir.flatten import Resource
-from clinsynth.fhir.templated import Question
+from clinsynth.fhir.templated import Question, TemplateConfig
 
 TOKEN = re.compile(r"[a-z0-9]+")
 STOPWORDS = frozenset(
@@ -148,3 +148,14 @@ def sample_indices(n_total: int, n: int, seed: int) -> list[int]:
     """A seeded sample of ``n`` positions of ``range(n_total)``, in order; all when ``n`` is 0 or >= ``n_total``
     (the pairs a slow scorer, e.g. a causal LM's P(yes), is evaluated on)."""
     return sorted(random.Random(seed).sample(range(n_total), n)) if 0 < n < n_total else list(range(n_total))
+
+
+@dataclasses.dataclass(frozen=True)
+class FhirQaTestsetConfig:
+    """``params.yaml: fhir_qa_testset``: templated questions and relevance pairs per split."""
+
+    resources: str  # input: fhir_ingest's output
+    questions: TemplateConfig
+    pairs: PairConfig
+    out_dir: str  # qa_{split}.jsonl and pairs_{split}.jsonl
+    splits: list[str]

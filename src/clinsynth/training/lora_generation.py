@@ -1,8 +1,8 @@
-"""kg_notes prompts answered by the generator with a LoRA adapter (stage kg_notes_generate_lora).
+"""The kg_notes prompts answered by the generator with its fine-tuned LoRA adapter (stage kg_notes_generate_lora).
 
-The engine's ``generate@kg_notes`` uses ``generate.transformers`` (the base model); :func:`with_adapter`
-gives the same engine settings (cache, backend, sampling) with ``adapter`` set, so the two corpora differ
-only by the adapter.
+The engine's ``generate@kg_notes`` uses ``generate.transformers`` (the base model); :func:`with_adapter` gives
+the same engine settings (cache, backend, sampling) with ``adapter`` set, so the kg_notes and kg_notes_lora
+corpora differ only by the adapter.
 """
 
 from __future__ import annotations

@@ -1,5 +1,8 @@
 """Stage postprocess@C: prompts, generations, rejections and the real notes -> data/synthetic/C/ + metrics/quality_C.json.
 
+data/synthetic/C/ gets records.jsonl, dropped.jsonl, CARD.md (a Hugging Face dataset card), card.json and
+parquet/ (records.parquet when ``postprocess.parquet`` is on for the profile, else empty).
+
     python stages/postprocess.py rephrase
 
 C is a corpus, one of ``postprocess.corpora``: the generations ``data/generations/C.jsonl`` answering the
@@ -18,6 +21,7 @@ from clinsynth.params import ConfigError, load_base, load_params
 from clinsynth.quality.card import build_card, file_sha256, write_card
 from clinsynth.quality.gates import raise_on_failures
 from clinsynth.quality.postprocess import PostprocessConfig, postprocess
+from clinsynth.quality.table import corpus_configs, json_columns, write_corpus_parquet
 from clinsynth.recipes.registry import load_recipe
 from clinsynth.records import Generation, Note, Prompt, Rejection, read_records, write_json, write_jsonl
 
@@ -42,8 +46,11 @@ def main(corpus: str) -> None:
     out = Path(cfg.synthetic_dir) / corpus
     write_jsonl(out / "records.jsonl", result.kept)
     write_jsonl(out / "dropped.jsonl", result.dropped)
+    write_corpus_parquet(out, result.kept, cfg.parquet)
     inputs = {str(p): file_sha256(p) for p in paths.values()}
-    write_card(out, build_card(corpus, records["prompts"], records["generations"], result.metrics, inputs, base.seed))
+    write_card(out, build_card(corpus, records["prompts"], records["generations"], result.metrics, inputs, base.seed,
+                               license=cfg.card.license, task_categories=cfg.card.task_categories.get(recipe, []),
+                               data_files=corpus_configs(cfg.parquet), json_columns=json_columns() if cfg.parquet else ()))
     write_json(Path(base.paths.metrics) / f"quality_{corpus}.json", result.metrics)
     write_json(Path(base.paths.metrics) / "timing" / f"quality_{corpus}.json", result.timings)
     c = result.metrics["counts"]

@@ -1,5 +1,11 @@
 """The data card written beside every synthetic corpus: ``CARD.md`` for people, ``card.json`` for tools.
 
+``CARD.md`` is a Hugging Face dataset card: YAML front matter (``huggingface_hub.DatasetCardData``: pretty_name,
+license, language, task categories, size category, tags, and ``configs`` whose ``data_files`` name the corpus
+files relative to the folder), then the Markdown body. ``load_corpus(folder)`` reads a config through
+``datasets.load_dataset`` from those ``data_files``; saved as ``README.md`` (``DatasetCard.load(CARD.md).save``)
+the folder loads with ``datasets.load_dataset(folder)`` or pushes to the Hub as is.
+
 It says what made the corpus (generator model and weights hash, adapter, templates and their hashes,
 sampling params hash and seed), what went in and out (counts, rejection and drop reasons), how it scored
 (leakage, duplicates, diversity, membership audit, limits) and how to rebuild it (``dvc repro postprocess@R``).
@@ -21,6 +27,13 @@ from typing import Any
 from clinsynth.records import Generation, Prompt
 from clinsynth.records import write_json
 
+DATA_FILES = {"default": "records.jsonl"}  # config name -> file in the corpus folder, always written
+PARQUET_CONFIG = "parquet"  # the config of the Parquet copy (clinsynth.quality.table.corpus_configs)
+TAGS = ["synthetic", "clinical", "clinsynth"]
+# Hub size categories by upper bound of the row count
+SIZE_CATEGORIES = ((1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M"),
+                   (10_000_000, "1M<n<10M"))
+
 
 @dataclasses.dataclass(frozen=True)
 class DataCard:
@@ -38,6 +51,10 @@ class DataCard:
     inputs: dict[str, str]  # path -> sha256 of the file read
     degeneracy: dict[str, Any] = dataclasses.field(default_factory=dict)  # {stripped, dropped} by reason
     fidelity: dict[str, Any] = dataclasses.field(default_factory=dict)  # {kg_linked, corpus, templates}
+    license: str = "other"
+    task_categories: list[str] = dataclasses.field(default_factory=list)
+    data_files: dict[str, str] = dataclasses.field(default_factory=lambda: dict(DATA_FILES))  # config -> file
+    json_columns: list[str] = dataclasses.field(default_factory=list)  # parquet columns holding a dict as JSON
 
 
 def parse_identity(identity: str) -> dict[str, Any]:
@@ -48,7 +65,11 @@ def parse_identity(identity: str) -> dict[str, Any]:
 
 
 def build_card(recipe: str, prompts: Sequence[Prompt], generations: Sequence[Generation],
-               metrics: dict[str, Any], inputs: dict[str, str], seed: int) -> DataCard:
+               metrics: dict[str, Any], inputs: dict[str, str], seed: int, license: str = "other",
+               task_categories: Sequence[str] = (), data_files: dict[str, str] | None = None,
+               json_columns: Sequence[str] = ()) -> DataCard:
+    """``recipe`` names the corpus; ``data_files`` its configs (config -> file in the folder), ``json_columns``
+    the Parquet columns holding a dict as JSON."""
     models = Counter(g.model for g in generations)
     templates = Counter((p.template, p.template_sha) for p in prompts)
     return DataCard(
@@ -66,7 +87,53 @@ def build_card(recipe: str, prompts: Sequence[Prompt], generations: Sequence[Gen
         inputs=dict(sorted(inputs.items())),
         degeneracy={k: metrics.get("degeneracy", {}).get(k, {}) for k in ("stripped", "dropped")},
         fidelity={k: metrics.get("fidelity", {}).get(k) for k in ("kg_linked", "corpus", "templates")},
+        license=license,
+        task_categories=list(task_categories),
+        data_files=dict(data_files or DATA_FILES),
+        json_columns=list(json_columns),
     )
+
+
+def size_category(rows: int) -> str:
+    return next((name for bound, name in SIZE_CATEGORIES if rows < bound), "other")
+
+
+def card_data(card: DataCard):
+    """The front matter as ``huggingface_hub.DatasetCardData``: one config per file, split ``train``."""
+    from huggingface_hub import DatasetCardData
+
+    return DatasetCardData(
+        pretty_name=f"clinsynth synthetic corpus: {card.recipe}",
+        license=card.license,
+        language=["en"],
+        task_categories=card.task_categories or None,
+        size_categories=[size_category(card.counts["kept"])],
+        annotations_creators=["machine-generated"],
+        language_creators=["machine-generated"],
+        multilinguality=["monolingual"],
+        tags=list(TAGS),
+        configs=[{"config_name": name, "data_files": [{"split": "train", "path": path}]}
+                 for name, path in card.data_files.items()],
+    )
+
+
+def _files_lines(card: DataCard) -> list[str]:
+    lines = ["## Files", "",
+             "`records.jsonl`: one gated `SyntheticRecord` per line (clinsynth.records; keys sorted), the rows of "
+             "the `default` config; `dropped.jsonl`: the dropped records with their reason. Read with "
+             "`clinsynth.records.read_records`, or as a `datasets.Dataset`:", "",
+             "```python",
+             "from clinsynth.quality.card import load_corpus",
+             f"rows = load_corpus(\"data/synthetic/{card.recipe}\")  # the card's data_files; config=... for another",
+             "```", ""]
+    if PARQUET_CONFIG in card.data_files:
+        lines += [f"`{card.data_files[PARQUET_CONFIG]}` (config `{PARQUET_CONFIG}`): the same rows in the same order "
+                  "with one fixed Arrow schema. The free-form dicts differ in keys between records, so these columns "
+                  "hold each dict as a JSON string (keys sorted; `json.loads` gives it back): "
+                  + ", ".join(f"`{c}`" for c in card.json_columns) + ".", ""]
+    else:
+        lines += ["No Parquet copy (`postprocess.parquet` is off for this profile).", ""]
+    return lines
 
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[str]:
@@ -95,7 +162,7 @@ def render_card(card: DataCard) -> str:
     c, leak, div, mem = card.counts, card.leakage, card.diversity, card.membership
     span, overlap = leak["train"]["longest_span"], leak["train"]["overlap"]
     lines = [f"# Synthetic corpus: {card.recipe}", "",
-             f"Rebuild: `{card.command}`", "", "## Generator", ""]
+             f"Rebuild: `{card.command}`", "", *_files_lines(card), "## Generator", ""]
     lines += _table(["model", "weights sha", "adapter", "generations"],
                     [(g["name"], g["weights_sha"], g["adapter"], g["generations"]) for g in card.generators])
     lines += ["", f"Sampling params sha: {', '.join(f'`{s}` ({n})' for s, n in card.sampling['params_sha'].items())}; "
@@ -139,7 +206,7 @@ def render_card(card: DataCard) -> str:
                     [(f"`{v['param']}`", v["metric"], v["value"], v["limit"], v["status"]) for v in card.limits.values()])
     lines += ["", "## Inputs", ""]
     lines += _table(["file", "sha256"], [(f"`{p}`", f"`{sha}`") for p, sha in card.inputs.items()])
-    return "\n".join(lines) + "\n"
+    return f"---\n{card_data(card).to_yaml()}\n---\n\n" + "\n".join(lines) + "\n"
 
 
 def file_sha256(path: Path | str) -> str:
@@ -148,6 +215,23 @@ def file_sha256(path: Path | str) -> str:
         for block in iter(lambda: fh.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def load_corpus(folder: Path | str, config: str = "default", **kwargs: Any):
+    """The ``train`` split of ``config`` as a ``datasets.Dataset``, read from the data_files ``CARD.md`` names.
+
+    ``kwargs`` go to ``datasets.load_dataset`` (``cache_dir=...``). Unknown config: ValueError naming the listed ones.
+    """
+    import datasets
+    from huggingface_hub import DatasetCard
+
+    folder = Path(folder)
+    configs = {c["config_name"]: c for c in DatasetCard.load(folder / "CARD.md").data.configs}
+    if config not in configs:
+        raise ValueError(f"{folder / 'CARD.md'}: no config {config!r}; the card lists {sorted(configs)}")
+    files = {f["split"]: str(folder / f["path"]) for f in configs[config]["data_files"]}
+    builder = "parquet" if all(p.endswith(".parquet") for p in files.values()) else "json"
+    return datasets.load_dataset(builder, data_files=files, split="train", **kwargs)
 
 
 def write_card(out_dir: Path | str, card: DataCard) -> None:

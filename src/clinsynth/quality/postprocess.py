@@ -67,6 +67,14 @@ class RecipeParams:
 
 
 @dataclasses.dataclass(frozen=True)
+class CardConfig:
+    """The Hugging Face front matter of ``CARD.md`` (see :mod:`clinsynth.quality.card`)."""
+
+    license: str = "other"  # a Hub license id; a corpus carries its source notes' terms, so yours decide it
+    task_categories: dict[str, list[str]] = dataclasses.field(default_factory=dict)  # by recipe (Hub task ids)
+
+
+@dataclasses.dataclass(frozen=True)
 class PostprocessConfig:
     synthetic_dir: str  # data/synthetic: the stage writes <synthetic_dir>/<recipe>/
     leakage: LeakageConfig
@@ -79,6 +87,8 @@ class PostprocessConfig:
     # corpus -> the recipe whose prompts it answers (the postprocess@<corpus> items; a corpus is one
     # generations file, data/generations/<corpus>.jsonl: a second generator's corpus answers the same prompts)
     corpora: dict[str, str] = dataclasses.field(default_factory=dict)
+    card: CardConfig = dataclasses.field(default_factory=CardConfig)
+    parquet: bool = False  # also write <corpus>/parquet/records.parquet (the folder is always written, empty when off)
     # hard limits (see clinsynth.quality.gates.LIMIT_METRICS); None disables one
     max_degenerate_fraction: Fraction | None = 0.5
     max_check_dropped_fraction: Fraction | None = 0.5

@@ -45,7 +45,7 @@ def test_a_variant_is_a_filter_of_the_gated_corpus_on_template_and_draw_set():
     assert (m["answers"], m["kept"]) == (4, 2)
     assert m["dropped_at_postprocess"] == {"leakage_span": 1} and m["rejected_at_generation"] == {"refusal": 1}
     assert result.metrics["variants"]["rare"]["dropped_at_postprocess"] == {"leakage_span": 1, "near_duplicate": 1}
-    assert m["symptom_usage_kept"]["mean"] == 0.75
+    assert m["symptom_usage"]["mean"] == 0.75
     assert result.metrics["prompts"][full]["prompts"] == 6 and result.metrics["prompts"][base]["prompts"] == 1
 
 

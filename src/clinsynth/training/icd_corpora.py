@@ -82,7 +82,7 @@ def variant_corpora(gated: Mapping[str, tuple[Sequence[SyntheticRecord], Sequenc
             "rejected_at_generation": dict(sorted(Counter(d.reason for d in dropped if d.stage == "generate").items())),
             "dropped_at_postprocess": dict(sorted(Counter(d.reason for d in dropped if d.stage != "generate").items())),
             "kept": len(kept),
-            "symptom_usage_kept": distribution(usage, cfg.usage_edges),
+            "symptom_usage": distribution(usage, cfg.usage_edges),  # of the kept notes whose prompt listed symptoms
             "example_longest_span": distribution(spans, SPAN_EDGES)}
     return VariantCorpora(corpora, metrics)
 

@@ -53,6 +53,7 @@ class Paths:
     cache: str = ".clinsynth/cache.sqlite"
     shared_cache: str = "shared_cache/generations.jsonl"  # the cache's rows as a DVC-tracked artefact (docs/sharing.md)
     metrics: str = "metrics"
+    checkpoints: str = ".clinsynth/checkpoints"  # resumable training state, <stage>[_<variant>]/; never a DVC out
 
 
 @dataclasses.dataclass(frozen=True)

@@ -56,12 +56,12 @@ def main(recipe_name: str, shard: str | None = None, merge: bool = False) -> Non
 
 
 if __name__ == "__main__":
-    from clinsynth.errors import run_stage
+    from clinsynth.errors import run_stage, add_log_options
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("recipe")
     group = parser.add_mutually_exclusive_group()
     group.add_argument("--shard", metavar="I/N", help="generate only shard I (0-based) of N")
     group.add_argument("--merge", action="store_true", help="merge the generate.shards shards into today's outputs")
-    args = parser.parse_args()
-    run_stage(main, args.recipe, shard=args.shard, merge=args.merge)
+    args = add_log_options(parser).parse_args()
+    run_stage(main, args.recipe, shard=args.shard, merge=args.merge, log_args=args)

@@ -21,7 +21,8 @@ def main(corpus_name: str) -> None:
     corpus = rc.read_corpus(Path(cfg.corpora_dir) / f"{corpus_name}.jsonl") if corpus_name != rc.NONE else []
     chunks = list(read_jsonl(base.paths.chunks))
     tokenizer = lm.load_tokenizer(cfg.tokenizer)
-    run = pretrain_corpus(corpus, chunks, tokenizer, cfg, base.seed, started)
+    run = pretrain_corpus(corpus, chunks, tokenizer, cfg, base.seed, started,
+                          str(Path(base.paths.checkpoints) / f"pretrain_{corpus_name}"))
     lm.save_models(Path(cfg.models_dir) / corpus_name, run.decoder, run.vocab, tokenizer, run.encoder,
                    run.encoder_tokenizer, run.encoder_vocab, run.history)
     write_json(Path(cfg.metrics_dir) / f"{corpus_name}.json", {"corpus": corpus_name, **run.metrics})

@@ -2,7 +2,8 @@
 
 baseline trains on the corpus' train split; augmented on the same plus the windows and relation candidates
 of the decoded synthetic documents that are new (docs/brat_augment.md). Same steps, seed and settings.
-Writes <out_dir>/<V>/{ner/, relations.json, train.json}; wall time to metrics/timing/train_ner_<V>.json.
+Writes <out_dir>/<V>/{ner/, relations.json, train.json}, the per-step history metrics/plots/train_ner_<V>.json;
+wall time to metrics/timing/train_ner_<V>.json. A killed run resumes from <checkpoints>/train_ner_<V>/.
 """
 
 from __future__ import annotations
@@ -30,11 +31,13 @@ def main(variant: str) -> None:
     model_dir = resolve_model_dir(cfg.model)
     tokenizer = AutoTokenizer.from_pretrained(str(model_dir), local_files_only=True)
     trained = train_variant(variant, train, extra, lambda text: sentence_spans(text, nlp),
-                            ner.token_classifier_factory(model_dir), tokenizer, cfg, base.seed)
+                            ner.token_classifier_factory(model_dir), tokenizer, cfg, base.seed,
+                            str(Path(base.paths.checkpoints) / f"train_ner_{variant}"))
     out, facts, result = Path(cfg.out_dir) / variant, trained.facts, trained.result
     ner.save_ner(trained.ner_model, tokenizer, out / "ner", trained.labels, facts)
     relations.save_relations(trained.relation_model, out / "relations.json", {"candidates": facts["relation_candidates"]})
     write_json(out / "train.json", facts)
+    write_json(Path(base.paths.metrics) / "plots" / f"train_ner_{variant}.json", result.history.plot_rows())
     write_json(Path(base.paths.metrics) / "timing" / f"train_ner_{variant}.json",
                {"seconds": round(time.perf_counter() - clock, 1), "train_seconds": round(result.seconds, 1),
                 "train_cpu_seconds": round(result.cpu_seconds, 1)})

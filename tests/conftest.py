@@ -13,6 +13,24 @@ import pytest
 # machine spinning threads made the slow SmolLM2 tests ~10x slower.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
+
+
+@pytest.fixture(autouse=True)
+def _logging_not_left_configured():
+    """run_stage and the CLI configure logging for their process (clinsynth.errors.configure_logging); a test
+    that calls them in-process must not leave INFO lines switched on for the tests after it."""
+    yield
+    import logging
+
+    from clinsynth.errors import _StderrHandler
+
+    root = logging.getLogger()
+    for handler in [h for h in root.handlers if isinstance(h, _StderrHandler)]:
+        root.removeHandler(handler)
+    root.setLevel(logging.WARNING)
+    logging.getLogger("clinsynth").setLevel(logging.NOTSET)
+
+
 CHAT_TEMPLATE = (
     "{% for message in messages %}<|im_start|>{{ message['role'] }}\n{{ message['content'] }}<|im_end|>\n"
     "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"

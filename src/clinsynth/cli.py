@@ -42,8 +42,13 @@ def _print_version(value: bool) -> None:
 
 @app.callback()
 def _options(_version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True,
-                                           help="print the installed version and exit")) -> None:
+                                           help="print the installed version and exit"),
+             verbose: bool = typer.Option(False, "--verbose", "-v",
+                                          help=f"log DEBUG lines and an error's traceback (also: {errors.LOG_ENV}=DEBUG)"),
+             quiet: bool = typer.Option(False, "--quiet", "-q", help=f"log warnings only (also: {errors.LOG_ENV}=WARNING)"),
+             ) -> None:
     """clinsynth: synthetic clinical corpora, measured."""
+    errors.configure_logging(errors.choose_log_level(verbose, quiet))  # the one place the CLI configures logging
 
 # Sub-command groups (one line each; keep alphabetical).
 # app.add_typer(<module>.app, name="<group>")

@@ -14,6 +14,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import json
+import logging
 import random
 import re
 from collections import Counter
@@ -24,6 +25,8 @@ from typing import Annotated, Any, Literal
 from clinsynth.errors import InputError
 from clinsynth.params import Fraction, NonNegativeInt, PositiveInt, SumsTo
 from clinsynth.records import Chunk, Note
+
+log = logging.getLogger(__name__)
 
 MIMIC_COLUMNS = ("ROW_ID", "SUBJECT_ID", "HADM_ID", "CATEGORY", "TEXT")
 SPLITS = ("train", "dev", "test")
@@ -263,6 +266,7 @@ def read_sources(sources: list[IngestSource], min_chars: int, on_bad_row: str) -
             if isinstance(item, BadRow):
                 if on_bad_row == "fail":
                     raise IngestError(item.message() + " (set ingest.on_bad_row: skip to skip and count such rows)")
+                log.debug("skipped: %s", item.message())
                 bad.append(item)
                 continue
             seen.add(item.id)

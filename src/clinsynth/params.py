@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.util
+import logging
 import types
 import typing
 from pathlib import Path
@@ -22,6 +23,8 @@ from typing import Annotated, Any, Literal, TypeVar, get_args, get_origin
 import yaml
 
 from clinsynth.errors import InputError
+
+log = logging.getLogger(__name__)
 
 PROFILES = ("demo", "full", "ci")
 FALLBACK = "demo"  # the entry a profile mapping without the active profile falls back to
@@ -53,6 +56,7 @@ class Paths:
     cache: str = ".clinsynth/cache.sqlite"
     shared_cache: str = "shared_cache/generations.jsonl"  # the cache's rows as a DVC-tracked artefact (docs/sharing.md)
     metrics: str = "metrics"
+    checkpoints: str = ".clinsynth/checkpoints"  # resumable training state, <stage>[_<variant>]/; never a DVC out
 
 
 @dataclasses.dataclass(frozen=True)
@@ -137,6 +141,8 @@ def _convert(value: Any, tp: Any, where: str, profile: str | None) -> Any:
         if key not in value:
             raise ConfigError(f"{where}: no value for profile {profile!r} (nor the fallback {FALLBACK!r}); "
                               f"found keys {sorted(value)}")
+        if key != profile:
+            log.debug("%s: no %r entry; using the fallback %r", where, profile, FALLBACK)
         return _convert(value[key], tp, f"{where}.{key}", profile)
     if tp is Any:
         return value

@@ -1,9 +1,11 @@
 """Token classification over BRAT windows: BIO alignment by offsets, windows, a tiny model trained offline."""
 
 import pytest
+import torch
 
 from clinsynth.brat import Document, Entity, validate_document
 from clinsynth.training import ner
+from clinsynth.training.history import Checkpointer
 
 LABELS = ner.bio_labels(["Medication", "Condition"])
 CFG = ner.NerConfig(window_chars=120, max_length=64, batch_size=4, max_steps=12, learning_rate=5e-3,
@@ -96,3 +98,44 @@ def test_save_and_load_round_trip(tmp_path, silver, windows, tokenizer, tiny_fac
 def test_prediction_of_a_document_without_windows_is_empty(tokenizer, tiny_factory):
     doc = Document("empty", "", (Entity("T1", "Condition", ((0, 0),), ""),)[:0])
     assert ner.predict_entities(tiny_factory(LABELS), tokenizer, [doc], [], LABELS, CFG, progress=False)[0].entities == ()
+
+
+class Killed(Exception):
+    """Stands for a SIGKILL: the loop stops after a step, its last checkpoint on disk."""
+
+
+class KillAfter(Checkpointer):
+    def __init__(self, directory, every: int, kill_at: int) -> None:
+        super().__init__(directory, every)
+        self.kill_at = kill_at
+
+    def step(self, step, *args, **kwargs) -> None:
+        super().step(step, *args, **kwargs)
+        if step == self.kill_at:
+            raise Killed(step)
+
+
+def test_a_killed_training_resumes_to_the_same_weights(tmp_path, windows, tokenizer, tiny_factory):
+    full, result = ner.train_ner(tiny_factory, tokenizer, windows, LABELS, CFG, seed=7, progress=False)
+    with pytest.raises(Killed):
+        ner.train_ner(tiny_factory, tokenizer, windows, LABELS, CFG, seed=7, progress=False,
+                      checkpoint=KillAfter(tmp_path / "ckpt", every=4, kill_at=6))
+    assert (tmp_path / "ckpt" / "state.pt").exists()  # the step-4 state; steps 5-6 are lost with the process
+    resumed, again = ner.train_ner(tiny_factory, tokenizer, windows, LABELS, CFG, seed=7, progress=False,
+                                   checkpoint=Checkpointer(tmp_path / "ckpt", every=4))
+    assert not (tmp_path / "ckpt").exists()  # deleted once the training completed
+    full_state, resumed_state = full.state_dict(), resumed.state_dict()
+    assert all(torch.equal(full_state[k], resumed_state[k]) for k in full_state)
+    assert again.history.rows == result.history.rows and again.loss_last == result.loss_last
+    assert [r["step"] for r in result.history.rows] == list(range(1, 13))
+
+
+def test_a_checkpoint_of_another_run_is_discarded(tmp_path, windows, tokenizer, tiny_factory, caplog):
+    with pytest.raises(Killed):
+        ner.train_ner(tiny_factory, tokenizer, windows, LABELS, CFG, seed=7, progress=False,
+                      checkpoint=KillAfter(tmp_path / "ckpt", every=4, kill_at=5))
+    fresh, _ = ner.train_ner(tiny_factory, tokenizer, windows, LABELS, CFG, seed=8, progress=False)
+    other, _ = ner.train_ner(tiny_factory, tokenizer, windows, LABELS, CFG, seed=8, progress=False,
+                             checkpoint=Checkpointer(tmp_path / "ckpt", every=4))
+    assert "checkpoint of another run" in caplog.text
+    assert all(torch.equal(v, other.state_dict()[k]) for k, v in fresh.state_dict().items())

@@ -3,6 +3,7 @@
 import os
 
 import pytest
+import torch
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -95,3 +96,25 @@ def test_minilm_loads_offline_with_fresh_head(tokenizer):
     assert model.config.num_labels == 2 and model.config.id2label == {0: "not_relevant", 1: "relevant"}
     scores = predict_proba(model, tokenizer, [("a question", "Condition | Essential hypertension")], 128, progress=False)
     assert len(scores) == 1
+
+
+def test_a_killed_training_resumes_to_the_same_weights(tmp_path, tokenizer, examples):
+    from clinsynth.training.history import Checkpointer
+
+    class KillAfter(Checkpointer):
+        def step(self, step, *args, **kwargs):
+            super().step(step, *args, **kwargs)
+            if step == 13:
+                raise KeyboardInterrupt  # the state of step 10 is on disk
+
+    def train(checkpoint=None):
+        return train_cross_encoder(lambda: tiny_model(tokenizer.vocab_size), tokenizer, examples, CFG, seed=7,
+                                   progress=False, checkpoint=checkpoint)
+
+    full, result = train()
+    with pytest.raises(KeyboardInterrupt):
+        train(KillAfter(tmp_path / "ckpt", 10))
+    resumed, again = train(Checkpointer(tmp_path / "ckpt", 10))
+    assert not (tmp_path / "ckpt").exists()
+    assert all(torch.equal(v, resumed.state_dict()[k]) for k, v in full.state_dict().items())
+    assert again.history.rows == result.history.rows and len(result.history) == 24

@@ -22,7 +22,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-import httpx
+import httpx2
 
 
 @dataclasses.dataclass(frozen=True)
@@ -179,9 +179,9 @@ class LlamaServer:
             if self.process.poll() is not None:
                 raise RuntimeError(f"llama_cpp.server exited with {self.process.returncode}; log: {self.log_path}")
             try:
-                if httpx.get(self.url + "/v1/models", timeout=1.0).status_code == 200:
+                if httpx2.get(self.url + "/v1/models", timeout=1.0).status_code == 200:
                     return
-            except httpx.TransportError:
+            except httpx2.TransportError:
                 pass
             time.sleep(0.1)
         self.stop()

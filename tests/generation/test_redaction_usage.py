@@ -29,7 +29,9 @@ def config(url: str) -> OpenAIConfig:
 def echo_headers(status: int, extra: str = "") -> callable:
     """A server whose error body echoes the request headers, as some gateways do."""
     def responder(seen, n):
-        return Reply(status, extra + json.dumps({"error": "upstream failed", "request_headers": seen.headers}))
+        # sorted, so Authorization sits early in the 300-character snippet whatever the client's User-Agent length
+        headers = dict(sorted(seen.headers.items()))
+        return Reply(status, extra + json.dumps({"error": "upstream failed", "request_headers": headers}))
     return responder
 
 

@@ -24,6 +24,25 @@ def test_tiny_decoder_trains_deterministically():
     assert first.history[-1][1] < first.history[0][1]
 
 
+def test_a_killed_decoder_training_resumes_to_the_same_weights(tmp_path):
+    from clinsynth.training.history import Checkpointer
+
+    class KillAfter(Checkpointer):
+        def step(self, step, *args, **kwargs):
+            super().step(step, *args, **kwargs)
+            if step == 5:
+                raise KeyboardInterrupt  # the state of step 4 is on disk
+
+    blocks = [[1, 2, 3, 4, 5, 1, 2, 3], [4, 3, 2, 1, 5, 4, 3, 2]] * 16  # 8 steps of 4 blocks
+    factory = lm.decoder_factory(DEC, vocab_size=6)
+    full, result = lm.train_causal_lm(factory, blocks, TRAIN)
+    with pytest.raises(KeyboardInterrupt):
+        lm.train_causal_lm(factory, blocks, TRAIN, KillAfter(tmp_path / "ckpt", 4))
+    resumed, again = lm.train_causal_lm(factory, blocks, TRAIN, Checkpointer(tmp_path / "ckpt", 4))
+    assert again == result and result.steps == 8 and not (tmp_path / "ckpt").exists()
+    assert all(torch.equal(v, resumed.state_dict()[k]) for k, v in full.state_dict().items())
+
+
 def test_vocab_map_compacts_and_maps_unknown_to_oov():
     vocab = lm.build_vocab_map([[7, 3], [3, 9]], [2], "real", 100, reserved=(lm.OOV, lm.MASK))
     assert vocab.ids == (2, 3, 7, 9) and vocab.size == 6

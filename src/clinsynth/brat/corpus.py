@@ -10,6 +10,7 @@ is a document with no annotations (brat creates the empty .ann on open); an ``.a
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections import Counter
 from pathlib import Path
 from typing import Literal
@@ -17,6 +18,8 @@ from typing import Literal
 from clinsynth.brat.model import Document
 from clinsynth.brat.standoff import BratFormatError, BratIssue, format_ann, parse_ann_lenient
 from clinsynth.brat.validation import validate_document
+
+log = logging.getLogger(__name__)
 
 OnInvalid = Literal["fail", "skip"]
 
@@ -105,6 +108,7 @@ def read_corpus(directory: Path | str, on_invalid: OnInvalid = "fail") -> Corpus
         issues.extend(doc_issues)
         if doc_issues:
             skipped[doc_issues[0].kind] += 1
+            log.debug("skipped: %s", doc_issues[0].message)
         elif document is not None:
             documents.append(document)
     return CorpusReadResult(tuple(documents), dict(sorted(skipped.items())), tuple(issues))

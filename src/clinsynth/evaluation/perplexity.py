@@ -53,16 +53,17 @@ def causal_perplexity(model: torch.nn.Module, blocks: Sequence[Sequence[int]], b
     by_len: dict[int, list[Sequence[int]]] = {}
     for block in blocks:
         by_len.setdefault(len(block), []).append(block)
+    groups = [batches(by_len[length], batch_size) for length in sorted(by_len) if length >= 2]
     nll, tokens = 0.0, 0
-    for length in sorted(by_len):
-        if length < 2:
-            continue
-        for batch in tqdm(batches(by_len[length], batch_size), desc="perplexity", unit="batch", leave=False):
+    # one bar over every length group (total known: rate and ETA), left on screen like the training's
+    with tqdm(total=sum(map(len, groups)), desc="perplexity", unit="batch") as bar:
+        for batch in (batch for group in groups for batch in group):
             logits = model(input_ids=batch).logits[:, :-1].float()  # [B, T-1, V]
             targets = batch[:, 1:]
             nll += float(torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]),
                                                            targets.reshape(-1), reduction="sum"))
             tokens += targets.numel()
+            bar.update()
     return score(nll, tokens)
 
 
@@ -73,7 +74,7 @@ def masked_lm_score(model: torch.nn.Module, blocks: Sequence[Sequence[int]], voc
     model.eval()
     generator = torch.Generator().manual_seed(masking.seed)
     nll, tokens = 0.0, 0
-    for batch in tqdm(batches(blocks, batch_size), desc="mlm eval", unit="batch", leave=False):
+    for batch in tqdm(batches(blocks, batch_size), desc="mlm eval", unit="batch"):  # a list: total, rate, ETA
         inputs, labels = mask_batch(batch, vocab.special_ids, vocab.mask_id, vocab.size, masking, generator, replace=False)
         nll += float(masked_lm_loss(model, inputs, labels, reduction="sum"))
         tokens += int((labels != -100).sum())

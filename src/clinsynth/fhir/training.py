@@ -60,6 +60,7 @@ class FhirConfig:
 class TrainFhirRelevanceConfig:
     model: str  # "pkg:<package>/<dir>" or a local Hugging Face folder
     train: CrossEncoderConfig
+    checkpoint_every: NonNegativeInt = 0  # steps between resumable checkpoints (0: none)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -106,6 +107,7 @@ class TrainingRun:
     facts: dict[str, Any]  # training.json / the stage metrics (no wall clock: reruns stay byte-identical)
     timing: dict[str, Any]  # metrics/timing/<stage>.json
     summary: str  # the stage's one log line
+    history: list[dict[str, Any]] = dataclasses.field(default_factory=list)  # per-step rows, metrics/plots/<stage>.json
 
 
 def read_inputs(fhir: FhirConfig, relevance: bool, answer: bool) -> FhirInputs:
@@ -127,11 +129,14 @@ def pair_counts(pairs: Mapping[str, Sequence[Any]]) -> dict[str, dict[str, int]]
             for k, v in pairs.items()}
 
 
-def train_relevance(cfg: TrainFhirRelevanceConfig, fhir: FhirConfig, inputs: FhirInputs, seed: int) -> TrainingRun:
-    """The cross-encoder; ``model`` is ``(model, tokenizer)``, ``facts`` its meta (save_cross_encoder)."""
+def train_relevance(cfg: TrainFhirRelevanceConfig, fhir: FhirConfig, inputs: FhirInputs, seed: int,
+                    checkpoint_dir: str | None = None) -> TrainingRun:
+    """The cross-encoder; ``model`` is ``(model, tokenizer)``, ``facts`` its meta (save_cross_encoder); a killed
+    training resumes from ``checkpoint_dir`` (saved every ``cfg.checkpoint_every`` steps)."""
     from transformers import AutoTokenizer
 
     from clinsynth.training.cross_encoder import pretrained_factory, resolve_model_dir, train_cross_encoder
+    from clinsynth.training.history import Checkpointer
 
     model_dir = resolve_model_dir(cfg.model)
     pairs = relevance_training_pairs(fhir.relevance, inputs.corpus, inputs.pairs, inputs.resources, seed)
@@ -140,7 +145,8 @@ def train_relevance(cfg: TrainFhirRelevanceConfig, fhir: FhirConfig, inputs: Fhi
         raise ConfigError(f"train_fhir_relevance: train_data {fhir.relevance.train_data!r} gives no pair "
                           f"({fhir.corpus}: no gated record?)")
     tokenizer = AutoTokenizer.from_pretrained(str(model_dir), local_files_only=True)
-    model, result = train_cross_encoder(pretrained_factory(model_dir), tokenizer, examples, cfg.train, seed)
+    model, result = train_cross_encoder(pretrained_factory(model_dir), tokenizer, examples, cfg.train, seed,
+                                        checkpoint=Checkpointer(checkpoint_dir, cfg.checkpoint_every))
     counts = pair_counts(pairs)
     meta = {"base_model": cfg.model, "max_length": cfg.train.max_length, "steps": result.steps,
             "train_pairs": len(examples), "train_data": fhir.relevance.train_data, "train_counts": counts}
@@ -149,7 +155,7 @@ def train_relevance(cfg: TrainFhirRelevanceConfig, fhir: FhirConfig, inputs: Fhi
     summary = (f"train_fhir_relevance: {fhir.relevance.train_data}: {counts}; {result.steps} steps in "
                f"{result.seconds:.0f} s ({result.cpu_seconds:.0f} s CPU), loss {result.loss_first:.3f} -> "
                f"{result.loss_last:.3f}")
-    return TrainingRun((model, tokenizer), meta, timing, summary)
+    return TrainingRun((model, tokenizer), meta, timing, summary, result.history.plot_rows())
 
 
 def causal_lm_factory(base_model: str):

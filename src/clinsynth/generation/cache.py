@@ -20,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import logging
 import os
 import socket
 import sqlite3
@@ -28,6 +29,8 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from clinsynth.generation.types import Completion, Request
+
+log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 1
 _SCHEMA = """
@@ -167,6 +170,10 @@ def claim_requests(db: sqlite3.Connection, path: Path, keys: Sequence[str], toke
             held += db.execute(f"SELECT key, pid, host, claimed_at FROM claims WHERE key IN ({','.join('?' * len(part))})",
                                part).fetchall()
         live = [row for row in held if (row[1], row[2]) != (me, host) and _is_alive(row[1], row[2])]
+        stale = {(pid, h) for _, pid, h, _ in held if (pid, h) != (me, host) and not _is_alive(pid, h)}
+        if stale and not live:
+            log.warning("%s: taking over %d claims of a run that is gone (pid %s); resuming its requests", path,
+                        sum((row[1], row[2]) in stale for row in held), ", ".join(f"{p} on {h}" for p, h in sorted(stale)))
         if live:
             _, pid, other_host, since = live[0]
             raise CacheError(
@@ -215,6 +222,7 @@ class GenerationCache:
             self._db.executescript(_SCHEMA)
             self._db.executescript(_CLAIMS)
             self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            log.debug("cache %s: %s", self.path, "opened" if existed else "created")
         except (sqlite3.DatabaseError, CacheError) as exc:
             self._db.close()
             if isinstance(exc, CacheError):

@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import logging
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -26,6 +27,8 @@ from clinsynth.generation.cache import GenerationCache, cache_key
 from clinsynth.generation.redact import redact_secrets
 from clinsynth.generation.types import Backend, Completion, Contract, Failure, Message, Request, SamplingParams
 from clinsynth.records import Generation, Rejection
+
+log = logging.getLogger(__name__)
 
 Parser = Callable[[str, Mapping[str, Any]], "dict[str, Any] | Rejection"]
 
@@ -72,6 +75,9 @@ def run_requests(requests: Sequence[Request], backend: Backend, cache: Generatio
         else:
             waiting.setdefault(key, []).append(request)
     sent = {reqs[0].id: key for key, reqs in waiting.items()}
+    n_waiting = sum(map(len, waiting.values()))
+    log.info("cache: %d of %d requests hit, %d to generate (%d distinct) with %s",
+             len(requests) - n_waiting, len(requests), n_waiting, len(sent), identity)
     if not sent:
         return
     cache.claim(list(waiting))  # another live run generating these same requests: CacheError, not duplicates
@@ -82,6 +88,8 @@ def run_requests(requests: Sequence[Request], backend: Backend, cache: Generatio
                 raise BackendContractError(f"backend {identity}: unexpected or repeated result for {result.request_id!r}")
             if isinstance(result, Completion):
                 cache.put(key, identity, result)
+            else:
+                log.debug("request %s failed: %s", result.request_id, result.reason)
             for i, request in enumerate(waiting[key]):
                 outcome = Outcome(request, key, dataclasses.replace(result, request_id=request.id), i > 0)
                 _emit(outcome, on_outcome)

@@ -8,11 +8,16 @@ when chosen; its settings are the ``generate.openai`` mapping, checked against i
 from __future__ import annotations
 
 import dataclasses
+import logging
 from typing import Any, Literal
 
+from clinsynth.generation.redact import redact_secrets
 from clinsynth.generation.transformers_backend import TransformersConfig
 from clinsynth.generation.types import Backend, SamplingParams
 from clinsynth.params import ConfigError, from_mapping
+
+
+log = logging.getLogger(__name__)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,9 +51,12 @@ def make_backend(config: GenerateConfig, profile: str | None = None) -> Backend:
     if config.backend == "transformers":
         from clinsynth.generation.transformers_backend import TransformersBackend
 
+        log.info("backend: transformers (%s)", config.transformers.model)
         return TransformersBackend(config.transformers)
     if config.backend == "openai":
         from clinsynth.generation.openai_backend import OpenAIBackend, OpenAIConfig
 
-        return OpenAIBackend(from_mapping(OpenAIConfig, config.openai, "params.yaml: generate.openai", profile))
+        openai_config = from_mapping(OpenAIConfig, config.openai, "params.yaml: generate.openai", profile)
+        log.info("backend: openai (%s at %s)", openai_config.model, redact_secrets(", ".join(openai_config.base_urls)))
+        return OpenAIBackend(openai_config)
     raise ConfigError(f"generate.backend: unknown backend {config.backend!r}; expected 'transformers' or 'openai'")

@@ -17,9 +17,12 @@ import dataclasses
 import hashlib
 import importlib.util
 import json
+import logging
 import os
 from pathlib import Path
 from typing import Literal
+
+log = logging.getLogger(__name__)
 
 PACKAGED_GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 IDENTITY_FILE = "identity.json"
@@ -105,7 +108,9 @@ def model_identity(path: Path | str) -> ModelIdentity:
     ident_file = path / IDENTITY_FILE
     if path.is_dir() and ident_file.is_file():
         data = json.loads(ident_file.read_text(encoding="utf-8"))
+        log.debug("%s: identity from %s", path, IDENTITY_FILE)
         return ModelIdentity(**data)
+    log.info("%s: no %s; hashing the weights for its identity", path, IDENTITY_FILE)
     return ModelIdentity(name=name, weights_sha256=weights_sha256(path), source=path.name)
 
 
@@ -127,6 +132,7 @@ def convert_gguf(gguf_path: Path, out_dir: Path, name: str, dtype: str = "bfloat
         # save_pretrained refuses a GGUF-loaded model while it still carries the quantizer.
         model.hf_quantizer.remove_quantization_config(model)
     model = model.to(getattr(torch, dtype))
+    log.info("converted %s to %s in %s", gguf_path, dtype, out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out_dir)
     tokenizer.save_pretrained(out_dir)

@@ -3,7 +3,7 @@
 vLLM, TGI, the llama.cpp server or a hospital gateway: one ``POST
 {base_url}/v1/chat/completions`` per :class:`Request`, carrying the request's own
 ``seed``. At most ``max_concurrency`` requests are in flight (threads sharing one
-``httpx.Client``), spread over ``base_urls`` by least-in-flight; a URL that just
+``httpx2.Client``), spread over ``base_urls`` by least-in-flight; a URL that just
 failed is tried after the others for a backoff that doubles per consecutive failure.
 
 Retried (exponential backoff, seeded jitter, or the server's ``Retry-After``):
@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import dataclasses
 import email.utils
+import logging
 import hashlib
 import json
 import math
@@ -42,12 +43,14 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any
 
-import httpx
+import httpx2  # the maintained httpx fork huggingface_hub already requires: one HTTP client for the project
 
 from clinsynth.generation.redact import REDACTED, redact_secrets
 from clinsynth.generation.reply_check import contract_violation
 from clinsynth.generation.types import Completion, ContractError, Failure, Request, request_seed
 from clinsynth.params import ConfigError
+
+log = logging.getLogger(__name__)
 
 SNIPPET_CHARS = 300
 MAX_RETRY_AFTER_S = 600.0  # a server asking for more is treated as asking for this
@@ -203,6 +206,9 @@ class _Balancer:
             # twice the retry's own backoff, so the retry goes elsewhere
             demotion = min(self._max, self._initial * 2**endpoint.consecutive_failures)
             endpoint.demoted_until = time.monotonic() + demotion
+            log.log(logging.WARNING if endpoint.consecutive_failures == 1 else logging.DEBUG,
+                    "%s: failed (%d in a row); tried after the others for %.1f s",
+                    endpoint.root, endpoint.consecutive_failures, demotion)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -294,10 +300,10 @@ class OpenAIBackend:
                 )
             headers["Authorization"] = f"Bearer {key}"
         self._secrets = (key,) if config.api_key_env is not None else ()
-        self._client = httpx.Client(
+        self._client = httpx2.Client(
             headers=headers,
-            timeout=httpx.Timeout(config.timeout_s, connect=min(config.timeout_s, 10.0)),
-            limits=httpx.Limits(max_connections=None, max_keepalive_connections=config.max_concurrency),
+            timeout=httpx2.Timeout(config.timeout_s, connect=min(config.timeout_s, 10.0)),
+            limits=httpx2.Limits(max_connections=None, max_keepalive_connections=config.max_concurrency),
         )
         self._balancer = _Balancer(
             [api_root(u) for u in config.base_urls], config.backoff_initial_s, config.backoff_max_s
@@ -345,6 +351,7 @@ class OpenAIBackend:
             if self.config.identity_tag:
                 parts.append(f"tag={self.config.identity_tag}")
             self._identity = "|".join(parts)
+            log.info("openai backend identity (the cache key's model part): %s", self._identity)
         return self._identity
 
     @property
@@ -374,13 +381,13 @@ class OpenAIBackend:
             self._served_context = entry["max_model_len"]
         try:  # TGI's /info names the weights' sha; other servers answer 404
             sha = self._client.get(root.removesuffix("/v1") + "/info").json().get("model_sha")
-        except (httpx.HTTPError, ValueError, AttributeError):
+        except (httpx2.HTTPError, ValueError, AttributeError):
             sha = None
         if isinstance(sha, str) and sha:
             facts.add(f"sha={sha}")
         return facts
 
-    def _get_with_retries(self, url: str) -> httpx.Response:
+    def _get_with_retries(self, url: str) -> httpx2.Response:
         """GET ``url``, retrying connection errors, 429 and 5xx; 401/403 raise OpenAIBackendError."""
         rng, last = random.Random(url), ""
         for attempt in range(self.config.max_retries + 1):
@@ -388,7 +395,7 @@ class OpenAIBackend:
                 time.sleep(backoff_seconds(attempt - 1, self.config.backoff_initial_s, self.config.backoff_max_s, rng))
             try:
                 response = self._client.get(url)
-            except httpx.TransportError as exc:
+            except httpx2.TransportError as exc:
                 last = f"{type(exc).__name__}: {exc}"
                 continue
             status = response.status_code
@@ -510,6 +517,7 @@ class OpenAIBackend:
             if self._schema_format == "json_schema":
                 self._schema_format = "json_object"
                 self._count("schema_format_fallback")
+                log.warning("a server refused response_format json_schema; sending json_object + schema from now on")
             result = self._post_with_retries(request, seed, stop)
         return result
 
@@ -532,6 +540,8 @@ class OpenAIBackend:
             delay = last.retry_after_s
             if delay is None:
                 delay = backoff_seconds(attempt, self.config.backoff_initial_s, self.config.backoff_max_s, rng)
+            log.debug("request %s: %s (%s); retry %d in %.2f s", request.id, last.reason,
+                      self._redact(last.detail), attempt + 1, delay)
             if stop.wait(delay):
                 return Failure(request.id, "cancelled", "generate() was closed before this request finished")
         attempts = self.config.max_retries + 1
@@ -545,9 +555,9 @@ class OpenAIBackend:
         is_ok = False
         try:
             response = self._client.post(url, content=body)
-        except httpx.TimeoutException as exc:
+        except httpx2.TimeoutException as exc:
             return _Retry("server_error", f"{url}: timed out after {self.config.timeout_s} s ({type(exc).__name__})")
-        except httpx.TransportError as exc:
+        except httpx2.TransportError as exc:
             return _Retry("server_error", f"{url}: {type(exc).__name__}: {exc}")
         else:
             is_ok = response.status_code < 500 and response.status_code not in _RETRY_STATUSES
@@ -555,7 +565,7 @@ class OpenAIBackend:
         finally:
             self._balancer.release(endpoint, is_ok)
 
-    def _classify(self, request_id: str, url: str, response: httpx.Response,
+    def _classify(self, request_id: str, url: str, response: httpx2.Response,
                   is_probe: bool = False) -> Completion | Failure | _Retry:
         """A reply, a failure or a retry; ``is_probe``: the body sent ``auto``'s json_schema response_format."""
         status, text = response.status_code, response.text

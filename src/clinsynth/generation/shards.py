@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import logging
 import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -26,6 +27,8 @@ from pathlib import Path
 from typing import Any
 
 from clinsynth.records import read_json, read_jsonl
+
+log = logging.getLogger(__name__)
 
 GENERATIONS, REJECTIONS, METRICS = "generations.jsonl", "rejections.jsonl", "metrics.json"
 
@@ -187,6 +190,9 @@ def merge_recipe_shards(recipe: str, prompt_ids: Sequence[str], shard_root: Path
     shards = [read_shard(shard_root, recipe, spec) for spec in specs]
     merged = merge_shards(prompt_ids, shards, where=f"{shard_root}/{recipe}")
     timings = [Path(timing_dir) / f"generate_{recipe}.shard-{s.name}.json" for s in specs]
+    missing = [p.name for p in timings if not p.exists()]
+    if missing:
+        log.info("%d of %d shard timing files not here (shards run elsewhere): %s", len(missing), count, missing)
     return MergedRun(merged, merge_timing([read_json(p) for p in timings if p.exists()], count))
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import logging
 import os
 import sys
 from collections.abc import Iterator, Sequence
@@ -29,6 +30,8 @@ from pathlib import Path
 from clinsynth.generation.model_store import ModelStoreError, model_identity, offline, weights_sha256
 from clinsynth.generation.types import Completion, Contract, ContractError, Failure, Message, Request
 from clinsynth.params import ConfigError
+
+log = logging.getLogger(__name__)
 
 DTYPES = ("float16", "bfloat16", "float32")
 
@@ -147,6 +150,7 @@ class TransformersBackend:
             model = self._merge_adapter(model, Path(config.adapter))
             weights += f"+lora@{weights_sha256(Path(config.adapter))[:16]}"
         self._identity = backend_identity(weights, self.dtype)
+        log.info("transformers backend: %s, %d threads, identity %s", where, torch.get_num_threads(), self._identity)
         # in metrics/generate_R.json: what ran (dvc metrics diff shows a change of either)
         self.info = {"dtype": str(self.dtype).removeprefix("torch."), "torch": torch.__version__}
         self.model = model.eval()

@@ -244,7 +244,7 @@ def eval_blocks(docs: Sequence[Sequence[int]], sep_id: int, block_len: int, max_
 
 def pretrain_decoder(docs: Mapping[str, Sequence[Sequence[int]]], real_docs: Sequence[Sequence[int]],
                      test_docs: Sequence[Sequence[int]], tokenizer: Any, run: DecoderRun,
-                     on_small: Literal["repeat", "fail"]) -> tuple[Any, dict, list]:
+                     on_small: Literal["repeat", "fail"], checkpoint: Any = None) -> tuple[Any, dict, list]:
     """Train the decoder from scratch on ``run.token_budget`` tokens of ``docs`` (source -> tokenized documents,
     from :func:`group_docs`; empty: no training); score it on ``test_docs``. ``real_docs`` define the vocabulary."""
     from clinsynth.evaluation.perplexity import causal_perplexity
@@ -260,7 +260,7 @@ def pretrain_decoder(docs: Mapping[str, Sequence[Sequence[int]]], real_docs: Seq
         sample = sample_token_budget(docs, run.token_budget, run.train.seed, sep, on_small)
         blocks = pack_blocks(vocab.encode(sample.tokens), run.model.seq_len, seed=run.train.seed)
         check_blocks(blocks, run.token_budget, run.model.seq_len)
-        model, result = train_causal_lm(factory, blocks, run.train)
+        model, result = train_causal_lm(factory, blocks, run.train, checkpoint)
         history = result.history
         metrics.update(train_tokens=result.tokens, steps=result.steps, corpus_oov_rate=round(
             vocab.oov_rate(sample.tokens), 4), sources=[dataclasses.asdict(s) for s in sample.sources])
@@ -279,7 +279,7 @@ def pretrain_decoder(docs: Mapping[str, Sequence[Sequence[int]]], real_docs: Seq
 
 def pretrain_encoder(docs: Mapping[str, Sequence[Sequence[int]]], test_docs: Sequence[Sequence[int]], tokenizer: Any,
                      vocab: MaskedVocab, model_factory: Any, run: EncoderRun,
-                     on_small: Literal["repeat", "fail"]) -> tuple[Any, dict, list]:
+                     on_small: Literal["repeat", "fail"], checkpoint: Any = None) -> tuple[Any, dict, list]:
     """MLM-train ``model_factory()`` on ``run.token_budget`` tokens of ``docs`` (``tokenizer``'s ids, mapped by
     ``vocab``); score the MLM loss at seeded [MASK] positions of ``test_docs``. Empty ``docs``: score untrained."""
     from clinsynth.evaluation.perplexity import masked_lm_score
@@ -292,7 +292,7 @@ def pretrain_encoder(docs: Mapping[str, Sequence[Sequence[int]]], test_docs: Seq
         sample = sample_token_budget(docs, run.token_budget, run.train.seed, raw_sep, on_small)
         blocks = pack_blocks(vocab.encode(sample.tokens), run.seq_len, seed=run.train.seed)
         check_blocks(blocks, run.token_budget, run.seq_len)
-        model, result = train_masked_lm(model_factory, blocks, run.train, run.masking, vocab)
+        model, result = train_masked_lm(model_factory, blocks, run.train, run.masking, vocab, checkpoint)
         history = result.history
         metrics.update(train_tokens=result.tokens, steps=result.steps,
                        sources=[dataclasses.asdict(s) for s in sample.sources])

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import logging
 import re
 from collections import Counter, defaultdict
 from collections.abc import Collection, Sequence
@@ -36,6 +37,8 @@ from clinsynth.records import Rejection
 from clinsynth.params import Fraction, NonNegativeFloat, NonNegativeInt, Paths, PositiveFloat, PositiveInt
 from clinsynth.quality.checks import CheckOutcome, RecipeCheck, prompt_source_text
 from clinsynth.quality.leakage import tokenize
+
+log = logging.getLogger(__name__)
 
 NAME = "brat_augment"
 PARSE_REASONS = ("empty_reply", "broken_markup", "unknown_label", "label_changed", "entity_count_changed")
@@ -77,7 +80,10 @@ def read_sources(paths: Paths) -> list[dict[str, Any]]:
     from clinsynth.corpus import make_sentencizer
 
     nlp = make_sentencizer()
-    documents = read_corpus(Path(paths.brat) / "train", on_invalid="skip").documents
+    result = read_corpus(Path(paths.brat) / "train", on_invalid="skip")
+    if result.skipped:  # -v lists them (clinsynth.brat.corpus)
+        log.info("%s/train: skipped %d invalid documents %s", paths.brat, sum(result.skipped.values()), result.skipped)
+    documents = result.documents
     return [{"document": d, "sentences": split_sentences(d.text, nlp)} for d in documents]
 
 

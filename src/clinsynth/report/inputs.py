@@ -88,7 +88,8 @@ class ReportInputs:
 
 
 # metrics files named after their task rather than their recipe
-STEM_RECIPES = {"icd": "kg_notes"}
+STEM_RECIPES = {"icd": "kg_notes", "train_ner_baseline": "brat_augment", "train_ner_augmented": "brat_augment",
+                "train_fhir_relevance": "fhir_qa"}  # training histories (metrics/plots/<stage>[_<variant>].json)
 # report sections named otherwise than their switch in recipes.enabled
 SWITCHES = {"retrieval": "retrieval_queries", "kg_notes_lora": "kg_notes"}
 # gated corpora shown in a section named otherwise (retrieval_queries' queries beside the retrieval metrics)

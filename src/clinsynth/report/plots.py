@@ -22,6 +22,7 @@ DPI = 100
 STYLE = {"svg.hashsalt": "clinsynth-report", "font.family": "DejaVu Sans", "font.size": 9,
          "axes.spines.top": False, "axes.spines.right": False, "axes.grid": True, "grid.alpha": 0.3}
 GOOD, BAD, NEUTRAL = "#1a7f37", "#cf222e", "#6e7781"
+LEARNING_RATE = "learning_rate"  # a curve's series drawn on a second y axis (training histories)
 
 
 def _png(fig: Figure) -> bytes:
@@ -40,9 +41,16 @@ def curve_png(curve: Curve, y_label: str = "loss") -> bytes:
         fig = Figure(figsize=(6.4, 3.6))
         ax = fig.add_subplot()
         for name, points in curve.series.items():
+            if name == LEARNING_RATE:
+                continue
             xs, ys = zip(*points) if points else ((), ())
             ax.plot(xs, ys, label=name, linewidth=1.4, marker="o" if len(points) < 12 else None, markersize=3)
         ax.set(title=curve.name, xlabel=curve.x_label, ylabel=y_label)
+        if curve.series.get(LEARNING_RATE):  # a training history's schedule: its own scale, on the right
+            twin = ax.twinx()
+            twin.plot(*zip(*curve.series[LEARNING_RATE]), color=NEUTRAL, linewidth=1.0, linestyle="--")
+            twin.set_ylabel(LEARNING_RATE.replace("_", " "), color=NEUTRAL)
+            twin.grid(False)
         if curve.series:
             ax.legend(fontsize=7, frameon=False)
         fig.tight_layout()

@@ -21,6 +21,7 @@ import torch
 from tqdm import tqdm
 
 from clinsynth.errors import InputError
+from clinsynth.training.history import Checkpointer, History, current_lr, fingerprint, state_digest
 from clinsynth.params import (ConfigError, Fraction, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt,
                               package_path)
 
@@ -48,6 +49,7 @@ class TrainResult:
     loss_last: float  # mean loss of the last 10% of steps
     seconds: float  # wall clock
     cpu_seconds: float  # this process's CPU time: what the run costs on an idle machine
+    history: History = dataclasses.field(default_factory=History)  # per-step loss and learning rate
 
 
 def resolve_model_dir(name: str) -> Path:
@@ -103,13 +105,18 @@ def encode(tokenizer, pairs: Sequence[tuple[str, str]], max_length: int) -> dict
 
 def train_cross_encoder(model_factory: Callable[[], torch.nn.Module], tokenizer,
                         examples: Sequence[tuple[str, str, int]], cfg: CrossEncoderConfig, seed: int,
-                        progress: bool = True) -> tuple[torch.nn.Module, TrainResult]:
+                        progress: bool = True, checkpoint: Checkpointer | None = None
+                        ) -> tuple[torch.nn.Module, TrainResult]:
     """Build a model with ``model_factory`` (after seeding, so a fresh head is initialised the same way
-    every run) and fine-tune it on (a, b, label) examples for ``cfg.max_steps`` steps (epochs cycle)."""
+    every run) and fine-tune it on (a, b, label) examples for ``cfg.max_steps`` steps (epochs cycle).
+
+    With a ``checkpoint``, a saved state of the same run is resumed and the state saved every
+    ``checkpoint.every`` steps (see :mod:`clinsynth.training.history`)."""
     from transformers import get_linear_schedule_with_warmup
 
     if not examples:
         raise InputError("train_cross_encoder: no training examples")
+    checkpoint = checkpoint or Checkpointer(None, 0)
     set_determinism(seed, cfg.threads)
     model = model_factory()
     generator = torch.Generator().manual_seed(seed)
@@ -120,11 +127,16 @@ def train_cross_encoder(model_factory: Callable[[], torch.nn.Module], tokenizer,
     optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
                                    {"params": no_decay, "weight_decay": 0.0}], lr=cfg.learning_rate)
     scheduler = get_linear_schedule_with_warmup(optimizer, int(cfg.warmup_ratio * cfg.max_steps), cfg.max_steps)
+    history, order, first = History(), [], 0
+    if checkpoint.every:
+        key = fingerprint("train_cross_encoder", cfg, seed, list(examples), state_digest(model))
+        resumed = checkpoint.resume(key, model, optimizer, scheduler, [generator])
+        if resumed is not None:
+            history, order, first = resumed.history, resumed.state["order"], resumed.step
     model.train()
-    losses: list[float] = []
-    order: list[int] = []
     start, cpu_start = time.perf_counter(), time.process_time()
-    for _ in tqdm(range(cfg.max_steps), desc="train cross-encoder", unit="step", disable=not progress):
+    for step in tqdm(range(first, cfg.max_steps), desc="train cross-encoder", unit="step", disable=not progress,
+                     initial=first, total=cfg.max_steps):
         if len(order) < cfg.batch_size:
             order += torch.randperm(len(examples), generator=generator).tolist()
         batch, order = [examples[i] for i in order[:cfg.batch_size]], order[cfg.batch_size:]
@@ -135,15 +147,18 @@ def train_cross_encoder(model_factory: Callable[[], torch.nn.Module], tokenizer,
         loss = torch.nn.functional.cross_entropy(logits.float(), labels)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(trainable, 1.0)
+        lr = current_lr(optimizer)
         optimizer.step()
         scheduler.step()
         optimizer.zero_grad(set_to_none=True)
-        losses.append(loss.item())
-    tenth = max(1, len(losses) // 10)
+        history.record(step + 1, loss.item(), lr)
+        checkpoint.step(step + 1, cfg.max_steps, model, optimizer, scheduler, [generator], history, {"order": order})
+    checkpoint.finish()
     model.eval()
-    return model, TrainResult(steps=len(losses), examples_seen=len(losses) * cfg.batch_size,
-                       loss_first=sum(losses[:tenth]) / tenth, loss_last=sum(losses[-tenth:]) / tenth,
-                       seconds=time.perf_counter() - start, cpu_seconds=time.process_time() - cpu_start)
+    return model, TrainResult(steps=len(history), examples_seen=len(history) * cfg.batch_size,
+                              loss_first=history.loss_first(), loss_last=history.loss_last(),
+                              seconds=time.perf_counter() - start, cpu_seconds=time.process_time() - cpu_start,
+                              history=history)
 
 
 @torch.inference_mode()

@@ -29,6 +29,7 @@ import torch
 from tqdm import tqdm
 
 from clinsynth.errors import InputError
+from clinsynth.training.history import Checkpointer, History, fingerprint, state_digest
 from clinsynth.params import (PACKAGE_PREFIX, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt, Range,
                               package_path)
 
@@ -287,17 +288,28 @@ def batches(blocks: Sequence[Sequence[int]], batch_size: int) -> list[torch.Tens
 
 
 def run_training(model: torch.nn.Module, inputs: Sequence[Any], loss_fn: Callable[[torch.nn.Module, Any], torch.Tensor],
-                 cfg: TrainConfig, desc: str) -> list[tuple[int, float]]:
-    """AdamW over ``inputs`` (one optimizer step each), bf16 autocast when asked; returns (step, loss)."""
+                 cfg: TrainConfig, desc: str, checkpoint: Checkpointer | None = None) -> list[tuple[int, float]]:
+    """AdamW over ``inputs`` (one optimizer step each), bf16 autocast when asked; returns (step, loss).
+
+    With a ``checkpoint``, a saved state of the same run (settings, inputs, initial model) is resumed and the
+    state saved every ``checkpoint.every`` steps (:mod:`clinsynth.training.history`)."""
     if not inputs:
         raise TrainingError(f"{desc}: no training batches; expected a token budget of at least one block")
+    checkpoint = checkpoint or Checkpointer(None, 0)
     decay = [p for n, p in model.named_parameters() if p.ndim >= 2]
     no_decay = [p for n, p in model.named_parameters() if p.ndim < 2]
     optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
                                    {"params": no_decay, "weight_decay": 0.0}], lr=cfg.learning_rate)
+    history, first = History(), 0
+    if checkpoint.every:
+        key = fingerprint("run_training", desc, cfg, [x.tolist() if isinstance(x, torch.Tensor) else
+                                                      [t.tolist() for t in x] for x in inputs], state_digest(model))
+        resumed = checkpoint.resume(key, model, optimizer)
+        if resumed is not None:
+            history, first = resumed.history, resumed.step
     model.train()
-    history = []
-    for step, batch in enumerate(tqdm(inputs, desc=desc, unit="step")):  # left on screen: the run's rate and time
+    for step in tqdm(range(first, len(inputs)), desc=desc, unit="step", initial=first, total=len(inputs)):
+        batch = inputs[step]  # left on screen: the run's rate and time
         for group in optimizer.param_groups:
             group["lr"] = lr_at(step, len(inputs), cfg)
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16):
@@ -306,9 +318,11 @@ def run_training(model: torch.nn.Module, inputs: Sequence[Any], loss_fn: Callabl
         torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
-        history.append((step + 1, float(loss.detach())))
+        history.record(step + 1, float(loss.detach()), optimizer.param_groups[0]["lr"])
+        checkpoint.step(step + 1, len(inputs), model, optimizer, None, [], history)
+    checkpoint.finish()
     model.eval()
-    return history
+    return [(r["step"], r["loss"]) for r in history.rows]
 
 
 def causal_loss(model: torch.nn.Module, batch: torch.Tensor) -> torch.Tensor:
@@ -317,10 +331,10 @@ def causal_loss(model: torch.nn.Module, batch: torch.Tensor) -> torch.Tensor:
 
 
 def train_causal_lm(model_factory: Callable[[], torch.nn.Module], blocks: Sequence[Sequence[int]],
-                    cfg: TrainConfig) -> tuple[torch.nn.Module, TrainResult]:
+                    cfg: TrainConfig, checkpoint: Checkpointer | None = None) -> tuple[torch.nn.Module, TrainResult]:
     torch.manual_seed(cfg.seed)
     model = model_factory()
-    history = run_training(model, batches(blocks, cfg.batch_size), causal_loss, cfg, "decoder")
+    history = run_training(model, batches(blocks, cfg.batch_size), causal_loss, cfg, "decoder", checkpoint)
     return model, TrainResult(history, len(history), sum(map(len, blocks)))
 
 
@@ -361,13 +375,14 @@ def masked_lm_loss(model: torch.nn.Module, inputs: torch.Tensor, labels: torch.T
 
 
 def train_masked_lm(model_factory: Callable[[], torch.nn.Module], blocks: Sequence[Sequence[int]], cfg: TrainConfig,
-                    masking: MaskingConfig, vocab: MaskedVocab) -> tuple[torch.nn.Module, TrainResult]:
+                    masking: MaskingConfig, vocab: MaskedVocab, checkpoint: Checkpointer | None = None
+                    ) -> tuple[torch.nn.Module, TrainResult]:
     torch.manual_seed(cfg.seed)
     model = model_factory()
     generator = torch.Generator().manual_seed(masking.seed)
     masked = [mask_batch(b, vocab.special_ids, vocab.mask_id, vocab.size, masking, generator)
               for b in batches(blocks, cfg.batch_size)]
-    history = run_training(model, masked, lambda m, xy: masked_lm_loss(m, *xy), cfg, "encoder")
+    history = run_training(model, masked, lambda m, xy: masked_lm_loss(m, *xy), cfg, "encoder", checkpoint)
     return model, TrainResult(history, len(history), sum(map(len, blocks)))
 
 

@@ -30,6 +30,7 @@ from clinsynth.brat import AnnLayout, Document, Entity
 from clinsynth.errors import InputError
 from clinsynth.params import Fraction, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt
 from clinsynth.training.cross_encoder import freeze_lower_layers, set_determinism
+from clinsynth.training.history import Checkpointer, History, current_lr, fingerprint, state_digest
 
 Span = tuple[int, int]
 IGNORE = -100
@@ -59,6 +60,7 @@ class TrainResult:
     loss_last: float  # mean loss of the last 10% of steps
     seconds: float  # wall clock
     cpu_seconds: float  # this process's CPU time: what the run costs on an idle machine
+    history: History = dataclasses.field(default_factory=History)  # per-step loss and learning rate
 
 
 def _autocast(enabled: bool):
@@ -178,14 +180,18 @@ def collate(features: Sequence[dict[str, list[int]]], pad_id: int) -> dict[str, 
 
 
 def train_ner(model_factory: Callable[[Sequence[str]], torch.nn.Module], tokenizer, windows: Sequence[Window],
-              labels: Sequence[str], cfg: NerConfig, seed: int,
-              progress: bool = True) -> tuple[torch.nn.Module, TrainResult]:
+              labels: Sequence[str], cfg: NerConfig, seed: int, progress: bool = True,
+              checkpoint: Checkpointer | None = None) -> tuple[torch.nn.Module, TrainResult]:
     """Build ``model_factory(labels)`` after seeding (its new head's init is part of the run) and fine-tune it
-    on the windows for ``cfg.max_steps`` steps (epochs cycle, seeded order); returns (model, result)."""
+    on the windows for ``cfg.max_steps`` steps (epochs cycle, seeded order); returns (model, result).
+
+    With a ``checkpoint``, a saved state of the same run (settings, seed, windows, initial model) is resumed
+    and the state is saved every ``checkpoint.every`` steps; it is deleted once the training completes."""
     from transformers import get_linear_schedule_with_warmup
 
     if not windows:
         raise InputError("train_ner: no training windows")
+    checkpoint = checkpoint or Checkpointer(None, 0)
     set_determinism(seed, cfg.threads)
     model = model_factory(labels)
     features = encode_windows(tokenizer, windows, labels, cfg.max_length)
@@ -199,11 +205,16 @@ def train_ner(model_factory: Callable[[Sequence[str]], torch.nn.Module], tokeniz
     optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
                                    {"params": no_decay, "weight_decay": 0.0}], lr=cfg.learning_rate)
     scheduler = get_linear_schedule_with_warmup(optimizer, int(cfg.warmup_ratio * cfg.max_steps), cfg.max_steps)
+    history, order, first = History(), [], 0
+    if checkpoint.every:
+        key = fingerprint("train_ner", cfg, seed, list(labels), features, state_digest(model))
+        resumed = checkpoint.resume(key, model, optimizer, scheduler, [generator])
+        if resumed is not None:
+            history, order, first = resumed.history, resumed.state["order"], resumed.step
     model.train()
-    losses: list[float] = []
-    order: list[int] = []
     start, cpu_start = time.perf_counter(), time.process_time()
-    for _ in tqdm(range(cfg.max_steps), desc="train ner", unit="step", disable=not progress):
+    for step in tqdm(range(first, cfg.max_steps), desc="train ner", unit="step", disable=not progress,
+                     initial=first, total=cfg.max_steps):
         if len(order) < cfg.batch_size:
             order += torch.randperm(len(features), generator=generator).tolist()
         batch, order = [features[i] for i in order[:cfg.batch_size]], order[cfg.batch_size:]
@@ -214,15 +225,18 @@ def train_ner(model_factory: Callable[[Sequence[str]], torch.nn.Module], tokeniz
         loss = torch.nn.functional.cross_entropy(logits.float().flatten(0, 1), gold.flatten(), ignore_index=IGNORE)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(trainable, 1.0)
+        lr = current_lr(optimizer)
         optimizer.step()
         scheduler.step()
         optimizer.zero_grad(set_to_none=True)
-        losses.append(loss.item())
-    tenth = max(1, len(losses) // 10)
+        history.record(step + 1, loss.item(), lr)
+        checkpoint.step(step + 1, cfg.max_steps, model, optimizer, scheduler, [generator], history, {"order": order})
+    checkpoint.finish()
     model.eval()
-    return model, TrainResult(steps=len(losses), examples_seen=len(losses) * cfg.batch_size,
-                              loss_first=sum(losses[:tenth]) / tenth, loss_last=sum(losses[-tenth:]) / tenth,
-                              seconds=time.perf_counter() - start, cpu_seconds=time.process_time() - cpu_start)
+    return model, TrainResult(steps=len(history), examples_seen=len(history) * cfg.batch_size,
+                              loss_first=history.loss_first(), loss_last=history.loss_last(),
+                              seconds=time.perf_counter() - start, cpu_seconds=time.process_time() - cpu_start,
+                              history=history)
 
 
 @torch.inference_mode()

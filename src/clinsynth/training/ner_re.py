@@ -14,7 +14,9 @@ from typing import Any, Literal
 import torch
 
 from clinsynth.brat import Document
+from clinsynth.params import NonNegativeInt
 from clinsynth.training import ner, relations
+from clinsynth.training.history import Checkpointer
 
 Sentences = Callable[[str], list[tuple[int, int]]]
 
@@ -28,6 +30,7 @@ class TrainNerConfig:
     on_invalid: Literal["fail", "skip"]  # invalid documents of the corpus
     ner: ner.NerConfig
     relations: relations.RelationConfig
+    checkpoint_every: NonNegativeInt = 0  # NER steps between resumable checkpoints (0: none)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -41,8 +44,9 @@ class TrainedVariant:
 
 def train_variant(variant: str, train: Sequence[Document], extra: Sequence[Document], sentences: Sentences,
                   model_factory: Callable[[Sequence[str]], torch.nn.Module], tokenizer: Any, cfg: TrainNerConfig,
-                  seed: int) -> TrainedVariant:
-    """Train RE (seconds, so a bad setting fails early) then NER on ``train`` plus what is new in ``extra``."""
+                  seed: int, checkpoint_dir: str | None = None) -> TrainedVariant:
+    """Train RE (seconds, so a bad setting fails early) then NER on ``train`` plus what is new in ``extra``;
+    NER resumes from / saves checkpoints in ``checkpoint_dir`` every ``cfg.checkpoint_every`` steps."""
     window_chars = cfg.ner.window_chars
     windows, n_new = ner.add_new_windows([w for d in train for w in ner.make_windows(d, sentences(d.text), window_chars)],
                                          [w for d in extra for w in ner.make_windows(d, sentences(d.text), window_chars)])
@@ -50,7 +54,8 @@ def train_variant(variant: str, train: Sequence[Document], extra: Sequence[Docum
                                                            relations.all_candidates(extra, sentences, cfg.relations))
     labels = ner.bio_labels(cfg.labels)
     relation_model = relations.train_relations(candidates, cfg.relations, seed)
-    model, result = ner.train_ner(model_factory, tokenizer, windows, labels, cfg.ner, seed)
+    model, result = ner.train_ner(model_factory, tokenizer, windows, labels, cfg.ner, seed,
+                                  checkpoint=Checkpointer(checkpoint_dir, cfg.checkpoint_every))
     facts = {"variant": variant, "documents": len(train), "augmented_documents": len(extra), "windows": len(windows),
              "windows_from_augmented": n_new, "relation_candidates": len(candidates),
              "relation_candidates_from_augmented": n_new_pairs, "ner": dataclasses.asdict(cfg.ner),

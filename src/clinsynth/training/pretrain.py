@@ -12,9 +12,10 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
-from clinsynth.params import PositiveInt
+from clinsynth.params import NonNegativeInt, PositiveInt
 from clinsynth.pretraining import corpora as rc
 from clinsynth.training import lm
+from clinsynth.training.history import Checkpointer
 
 
 @dataclasses.dataclass(frozen=True)
@@ -28,6 +29,7 @@ class PretrainConfig:
     threads: PositiveInt
     decoder: lm.DecoderRun
     encoder: lm.EncoderRun
+    checkpoint_every: NonNegativeInt = 0  # steps between resumable checkpoints of each model (0: none)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,8 +45,10 @@ class Pretrained:
 
 
 def pretrain_corpus(corpus: Sequence[rc.CorpusText], chunks: Sequence[Mapping[str, Any]], tokenizer: Any,
-                    cfg: PretrainConfig, seed: int, started: float) -> Pretrained:
+                    cfg: PretrainConfig, seed: int, started: float, checkpoint_dir: str | None = None) -> Pretrained:
     """Train and score both models on ``corpus`` (empty: untrained); ``seed`` replaces the runs' seeds.
+
+    A killed training resumes from ``checkpoint_dir/{decoder,encoder}/`` (saved every ``cfg.checkpoint_every`` steps).
 
     ``started`` is the caller's ``time.perf_counter()`` at the stage's start, so ``load_s`` counts reading too.
     """
@@ -55,7 +59,8 @@ def pretrain_corpus(corpus: Sequence[rc.CorpusText], chunks: Sequence[Mapping[st
     timing["load_s"] = time.perf_counter() - started
     run = dataclasses.replace(cfg.decoder, train=dataclasses.replace(cfg.decoder.train, seed=seed))
     (decoder, vocab), dec_metrics, dec_history = rc.pretrain_decoder(docs, list(by_id.values()), test_docs, tokenizer,
-                                                                     run, cfg.on_small)
+                                                                     run, cfg.on_small,
+                                                                     _checkpointer(cfg, checkpoint_dir, "decoder"))
     timing["decoder_s"] = time.perf_counter() - started - sum(timing.values())
     enc = dataclasses.replace(cfg.encoder, train=dataclasses.replace(cfg.encoder.train, seed=seed),
                               masking=dataclasses.replace(cfg.encoder.masking, seed=seed))
@@ -63,7 +68,12 @@ def pretrain_corpus(corpus: Sequence[rc.CorpusText], chunks: Sequence[Mapping[st
     if enc_tokenizer is not tokenizer:  # a pretrained encoder has its own tokens
         docs, test_docs = rc.group_docs(corpus, enc_tokenizer), rc.tokenize(enc_tokenizer, test_texts)
     encoder, enc_metrics, enc_history = rc.pretrain_encoder(docs, test_docs, enc_tokenizer, enc_vocab, enc_factory,
-                                                            enc, cfg.on_small)
+                                                            enc, cfg.on_small,
+                                                            _checkpointer(cfg, checkpoint_dir, "encoder"))
     timing["encoder_s"] = time.perf_counter() - started - sum(timing.values())
     return Pretrained(decoder, vocab, encoder, enc_tokenizer, enc_vocab, {"decoder": dec_metrics, "encoder": enc_metrics},
                       {"decoder": dec_history, "encoder": enc_history}, timing)
+
+
+def _checkpointer(cfg: PretrainConfig, directory: str | None, model: str) -> Checkpointer:
+    return Checkpointer(None if directory is None else f"{directory}/{model}", cfg.checkpoint_every)

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from clinsynth.errors import SetupError
-from clinsynth.report.inputs import STEM_RECIPES
+from clinsynth.report.inputs import stem_recipe
 
 RECIPES = ("rephrase", "kg_notes", "brat_augment", "retrieval", "fhir_qa")
 
@@ -37,8 +37,8 @@ class MetricChange:
 def recipe_of(metrics_file: str) -> str:
     """Group a metrics file under the recipe its name mentions; other stages go under 'pipeline'."""
     stem = Path(metrics_file).stem
-    if stem in STEM_RECIPES:  # metrics named after their task (metrics/icd.json: kg_notes)
-        return STEM_RECIPES[stem]
+    if stem_recipe(stem):  # named after their task (metrics/icd.json: kg_notes) or stage (train_ner_baseline)
+        return stem_recipe(stem)
     return next((r for r in RECIPES if r in stem), "pipeline")
 
 

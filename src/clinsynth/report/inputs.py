@@ -36,6 +36,16 @@ class Curve:
     series: dict[str, list[tuple[float, float]]]
 
 
+@dataclasses.dataclass(frozen=True)
+class Confusion:
+    """A confusion-matrix plot file (rows ``{"actual": a, "predicted": p}``, dvc's ``confusion`` template)
+    as counts: ``counts[i][j]`` rows with actual ``labels[i]`` predicted ``labels[j]``."""
+
+    name: str
+    labels: list[str]
+    counts: list[list[int]]
+
+
 class ReportInputError(InputError):
     """A file the report settings list is missing or unreadable."""
 
@@ -69,7 +79,7 @@ class RecipeInputs:
     name: str
     quality: dict[str, Any] | None  # metrics/quality_R.json
     metrics: dict[str, Any]  # every other metrics file of the recipe, by path
-    curves: list[Curve]
+    curves: list[Curve | Confusion]
     samples: list[Sample]
     n_records: int  # kept synthetic records (0 when the corpus is not listed)
     enabled: bool = True  # False: its recipe is switched off (recipes.enabled.R: []), nothing of it is read
@@ -78,7 +88,7 @@ class RecipeInputs:
 @dataclasses.dataclass(frozen=True)
 class ReportInputs:
     pipeline: dict[str, Any]  # metrics of stages that belong to no recipe, by path
-    pipeline_curves: list[Curve]
+    pipeline_curves: list[Curve | Confusion]
     recipes: list[RecipeInputs]
     missing: list[str]  # one line each: what the page does not show yet and where it would come from
     ngram: int  # postprocess.leakage.ngram: the shortest highlighted span
@@ -88,8 +98,18 @@ class ReportInputs:
 
 
 # metrics files named after their task rather than their recipe
-STEM_RECIPES = {"icd": "kg_notes", "train_ner_baseline": "brat_augment", "train_ner_augmented": "brat_augment",
-                "train_fhir_relevance": "fhir_qa"}  # training histories (metrics/plots/<stage>[_<variant>].json)
+STEM_RECIPES = {"icd": "kg_notes"}
+# training histories and confusion matrices (metrics/plots/<stage>[_<variant>].json), named after their stage
+STAGE_RECIPES = {"train_ner": "brat_augment", "confusion_ner": "brat_augment", "train_fhir_relevance": "fhir_qa",
+                 "finetune_fhir": "fhir_qa", "train_icd": "kg_notes", "confusion_icd": "kg_notes",
+                 "finetune_generator": "kg_notes", "train_retriever": "retrieval"}
+
+
+def stem_recipe(stem: str) -> str | None:
+    """The recipe of a file named after its task (``icd``) or its stage (``train_ner_baseline``), else None."""
+    if stem in STEM_RECIPES:
+        return STEM_RECIPES[stem]
+    return next((r for prefix, r in STAGE_RECIPES.items() if stem == prefix or stem.startswith(prefix + "_")), None)
 # report sections named otherwise than their switch in recipes.enabled
 SWITCHES = {"retrieval": "retrieval_queries", "kg_notes_lora": "kg_notes"}
 # gated corpora shown in a section named otherwise (retrieval_queries' queries beside the retrieval metrics)
@@ -107,17 +127,18 @@ def is_off(path: str, names: list[str], off: frozenset[str] | set[str]) -> bool:
 
 def recipe_of(path: str, recipes: list[str]) -> str | None:
     """The recipe a metrics or curve file belongs to: its stem is ``R``, ``R_*`` (``rephrase_loss``) or ``*_R``
-    (``quality_R``, ``generate_R``, ``sample_R``), or one of ``STEM_RECIPES``; the longest matching recipe
+    (``quality_R``, ``generate_R``, ``sample_R``), or one of ``STEM_RECIPES`` / ``STAGE_RECIPES``; the longest matching recipe
     name wins."""
     stem = Path(path).stem
-    if STEM_RECIPES.get(stem) in recipes:
-        return STEM_RECIPES[stem]
+    if stem_recipe(stem) in recipes:
+        return stem_recipe(stem)
     matches = [r for r in recipes if stem == r or stem.startswith(r + "_") or stem.endswith("_" + r)]
     return max(matches, key=len) if matches else None
 
 
-def read_curve(path: Path) -> Curve:
-    """Rows of a plot file (JSON list of objects, or ``{"name": [rows]}``; CSV/TSV with a header) as series.
+def read_curve(path: Path) -> Curve | Confusion:
+    """Rows of a plot file (JSON list of objects, or ``{"name": [rows]}``; CSV/TSV with a header) as series;
+    rows of exactly ``actual`` and ``predicted`` as a :class:`Confusion`.
 
     The x column is ``step``, ``epoch``, ``x`` or ``iteration`` when present, else the row index; every other
     numeric column is one series.
@@ -133,10 +154,22 @@ def read_curve(path: Path) -> Curve:
     if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
         raise ReportInputError(f"{path}: expected a list of rows (objects), got {type(rows).__name__}")
     keys = list(dict.fromkeys(k for r in rows for k in r))
+    if rows and set(keys) == {"actual", "predicted"}:
+        return read_confusion(path.stem, rows)
     x = next((k for k in ("step", "epoch", "x", "iteration") if k in keys), None)
     series = {k: [(r[x] if x else i, r[k]) for i, r in enumerate(rows) if is_number(r.get(k))]
               for k in keys if k != x}
     return Curve(path.stem, x or "row", {k: v for k, v in series.items() if v})
+
+
+def read_confusion(name: str, rows: list[dict[str, Any]]) -> Confusion:
+    """Count ``(actual, predicted)`` rows; labels sorted, ``O`` (outside any entity) last when present."""
+    labels = sorted({str(r[k]) for r in rows for k in ("actual", "predicted")}, key=lambda x: (x == "O", x))
+    index = {label: i for i, label in enumerate(labels)}
+    counts = [[0] * len(labels) for _ in labels]
+    for r in rows:
+        counts[index[str(r["actual"])]][index[str(r["predicted"])]] += 1
+    return Confusion(name, labels, counts)
 
 
 def _number(text: str) -> Any:

@@ -1,4 +1,5 @@
-"""The report's figures as PNG bytes: loss curves, baseline-vs-augmented deltas, leakage histograms.
+"""The report's figures as PNG bytes: loss curves, confusion matrices, baseline-vs-augmented deltas, leakage
+histograms.
 
 Matplotlib's object API on the Agg canvas (no pyplot, no global figure state). The bytes are stable run to
 run: fixed size and dpi, bundled DejaVu fonts, no ``Software`` metadata in the PNG, a fixed ``svg.hashsalt``.
@@ -16,7 +17,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 from clinsynth.report.compare import Comparison  # noqa: E402
-from clinsynth.report.inputs import Curve  # noqa: E402
+from clinsynth.report.inputs import Confusion, Curve  # noqa: E402
 
 DPI = 100
 STYLE = {"svg.hashsalt": "clinsynth-report", "font.family": "DejaVu Sans", "font.size": 9,
@@ -55,6 +56,32 @@ def curve_png(curve: Curve, y_label: str = "loss") -> bytes:
             ax.legend(fontsize=7, frameon=False)
         fig.tight_layout()
         return _png(fig)
+
+
+def confusion_png(confusion: Confusion) -> bytes:
+    """A heatmap of counts, each cell labelled; rows are the gold label, columns the predicted one."""
+    n = len(confusion.labels)
+    with matplotlib.rc_context(STYLE):
+        side = min(9.0, 2.5 + 0.55 * n)
+        fig = Figure(figsize=(side, side * 0.85))
+        ax = fig.add_subplot()
+        ax.grid(False)
+        ax.imshow(confusion.counts, cmap="Blues")
+        top = max((c for row in confusion.counts for c in row), default=0)
+        for i, row in enumerate(confusion.counts):
+            for j, count in enumerate(row):
+                ax.text(j, i, str(count), ha="center", va="center", fontsize=7,
+                        color="white" if count > top / 2 else "black")
+        ax.set_xticks(range(n), confusion.labels, rotation=45, ha="right")
+        ax.set_yticks(range(n), confusion.labels)
+        ax.set(title=confusion.name, xlabel="predicted", ylabel="actual")
+        fig.tight_layout()
+        return _png(fig)
+
+
+def plot_png(plot: Curve | Confusion) -> bytes:
+    """The figure of one plot file: a heatmap for a confusion matrix, else its curves."""
+    return confusion_png(plot) if isinstance(plot, Confusion) else curve_png(plot)
 
 
 def deltas_png(comparisons: list[Comparison], title: str) -> bytes:

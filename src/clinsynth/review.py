@@ -1,8 +1,9 @@
 """`clinsynth diff`: DVC metrics and params diffs as a Markdown comment for code review.
 
 Reads ``dvc metrics diff --json`` and ``dvc params diff --json`` between two revisions (the second
-defaults to the workspace) and renders one table per recipe, plus the baseline-vs-augmented effect
-for every metric that has both a ``baseline`` and an ``augmented`` variant.
+defaults to the workspace) and renders, first, the paired comparisons whose verdict moved (helps / hurts /
+no detectable difference, from each entry's numeric ``direction``), then one table per recipe, plus the
+baseline-vs-augmented effect for every metric that has both a ``baseline`` and an ``augmented`` variant.
 """
 
 from __future__ import annotations
@@ -79,8 +80,24 @@ def _fmt(value: Any) -> str:
     return "—" if value is None else str(value)
 
 
+VERDICT_OF_DIRECTION = {1: "helps", 0: "no detectable difference", -1: "hurts"}  # clinsynth.evaluation.paired
+
+
+def verdict_moves(changes: list[MetricChange]) -> list[tuple[str, str, str, str]]:
+    """(file, metric, old verdict, new verdict) for every paired comparison whose ``direction`` changed."""
+    def name(value: Any) -> str:
+        return VERDICT_OF_DIRECTION.get(value, "—") if isinstance(value, int | float) else "—"
+    return [(c.file, c.key.removesuffix(".direction"), name(c.old), name(c.new))
+            for c in changes if c.key.endswith(".direction")]
+
+
 def render_markdown(changes: list[MetricChange], params: dict[str, Any], old_rev: str, new_rev: str) -> str:
     lines = [f"## clinsynth: `{old_rev}` → `{new_rev}`", ""]
+    moves = verdict_moves(changes)
+    if moves:  # first: whether the edit changed an answer to "does the synthetic corpus help?"
+        lines += ["### Verdicts that moved", "", "| metrics file | metric | old verdict | new verdict |",
+                  "| --- | --- | --- | --- |"]
+        lines += [f"| {f} | `{k}` | {o} | **{n}** |" for f, k, o, n in moves] + [""]
     param_rows = [(f, k, v.get("old"), v.get("new")) for f, keys in sorted(params.items()) for k, v in sorted(keys.items())]
     if param_rows:
         lines += ["### Params", "", "| file | param | old | new |", "| --- | --- | --- | --- |"]

@@ -136,3 +136,19 @@ def test_discover_lists_everything_present():
     assert [p.rsplit("/", 1)[1] for p in cfg.plots] == ["brat_augment_ner_loss.csv", "rephrase_loss.json"]
     assert cfg.recipes == ["rephrase"]
     assert dataclasses.replace(cfg, metrics=[], plots=[], recipes=[]) == fixture_config(metrics=[], plots=[], recipes=[])
+
+
+def test_the_page_opens_with_the_paired_verdicts(fixture_inputs):
+    from clinsynth.evaluation.paired import paired_bootstrap
+
+    base = [[0.5, 0.6, 0.4, 0.7, 0.5, 0.6, 0.3, 0.8]] * 3
+    entry = paired_bootstrap(base, [[v - 0.1 for v in row] for row in base], metric="strict_f1").to_json()
+    recipes = [dataclasses.replace(r, metrics={**r.metrics, "metrics/x.json": {"ner": {"paired": {"f1": entry}}}})
+               if r.name == "brat_augment" else r for r in fixture_inputs.recipes]
+    page = render_report(dataclasses.replace(fixture_inputs, recipes=recipes))
+    sections = re.findall(r'<section[^>]* id="([^"]+)"', page)
+    assert sections[0] == "verdicts"
+    verdicts = page.split('id="verdicts"')[1].split("</section>")[0]
+    assert "<code>ner.paired.f1</code>" in verdicts and '<span class="worse">hurts</span>' in verdicts
+    assert "3 × 8" in verdicts
+    assert "No metrics file listed holds a paired comparison" in render_report(fixture_inputs)

@@ -36,3 +36,22 @@ def test_params_change_is_listed(toy_repo):
     params.write_text("generate:\n  temperature: 0.9\n")
     md = review_diff("HEAD", repo=toy_repo)
     assert "| params.yaml | `generate.temperature` | 0.7 | 0.9 |" in md
+
+
+def test_a_moved_verdict_is_shown_first(toy_repo, sh):
+    """A paired comparison's verdict travels as a number (``direction``), so real `dvc metrics diff` sees it move."""
+    import json
+
+    from clinsynth.evaluation.paired import paired_bootstrap
+
+    path = toy_repo / "metrics/brat_augment.json"
+    base = [[0.5, 0.6, 0.4, 0.7, 0.5, 0.6]] * 2
+    same = paired_bootstrap(base, base, metric="strict_f1").to_json()
+    better = paired_bootstrap(base, [[v + 0.1 for v in row] for row in base], metric="strict_f1").to_json()
+    path.write_text(json.dumps({"ner": {"paired": {"strict_f1": same}}}), encoding="utf-8")
+    sh.commit(toy_repo, "no detectable difference")
+    path.write_text(json.dumps({"ner": {"paired": {"strict_f1": better}}}), encoding="utf-8")
+
+    md = review_diff("HEAD", repo=toy_repo)
+    assert md.index("### Verdicts that moved") < md.index("### brat_augment")
+    assert "| metrics/brat_augment.json | `ner.paired.strict_f1` | no detectable difference | **helps** |" in md

@@ -35,6 +35,8 @@ Aggregate = Callable[[np.ndarray, int], np.ndarray]
 
 Verdict = Literal["helps", "hurts", "no detectable difference"]
 VERDICTS: tuple[Verdict, ...] = ("helps", "hurts", "no detectable difference")
+DIRECTION = {"helps": 1, "no detectable difference": 0, "hurts": -1}
+"""The verdict as a number in the metrics file, so ``dvc metrics diff`` (numbers only) shows a verdict move."""
 
 
 def mean_of(summed: np.ndarray, n: int) -> np.ndarray:
@@ -82,7 +84,7 @@ class PairedResult:
 
     def to_json(self, digits: int = 4) -> dict:
         """A metrics-file entry with floats rounded (stable bytes for ``dvc metrics diff``)."""
-        row = dataclasses.asdict(self)
+        row = dataclasses.asdict(self) | {"direction": DIRECTION[self.verdict]}
         return {k: _round(v, digits) for k, v in row.items()}
 
 

@@ -1,7 +1,7 @@
 """``render_report(inputs) -> str``: the whole report as one self-contained HTML page.
 
 No external assets: CSS inline, figures as base64 PNG data URIs. Every section has a stable ``id``
-(``summary``, ``missing``, ``recipe-R`` with ``R-samples``, ``R-quality``, ``R-downstream``, ``R-plots``,
+(``verdicts``, ``summary``, ``missing``, ``recipe-R`` with ``R-samples``, ``R-quality``, ``R-downstream``, ``R-plots``,
 ``timings``) and every figure an ``img.plot`` with ``data-plot``, so tests and links can find them. The page
 holds no date or timing unless :attr:`ReportInputs.timings` is set, so it is byte-identical run to run.
 """
@@ -278,6 +278,45 @@ def leakage_rows(inputs: ReportInputs) -> list[dict[str, Any]]:
     return rows
 
 
+PAIRED_KEYS = frozenset({"baseline", "augmented", "delta", "low", "high", "verdict"})
+VERDICT_CLASS = {"helps": "better", "hurts": "worse", "no detectable difference": "same"}
+
+
+def paired_entries(obj: Any, prefix: str = "") -> list[tuple[str, dict[str, Any]]]:
+    """``(dotted key, entry)`` of every paired comparison in a metrics file
+    (:meth:`clinsynth.evaluation.paired.PairedResult.to_json` entries, at any depth)."""
+    if not isinstance(obj, dict):
+        return []
+    if PAIRED_KEYS <= obj.keys():
+        return [(prefix, obj)]
+    return [e for k, v in obj.items() for e in paired_entries(v, f"{prefix}.{k}" if prefix else str(k))]
+
+
+def render_verdicts(recipes: list[RecipeInputs]) -> str:
+    """The page's first table: one row per recipe and paired metric (baseline, augmented, delta, interval,
+    smallest detectable effect, verdict)."""
+    rows = []
+    for r in recipes:
+        for path, metrics in r.metrics.items():
+            for key, e in paired_entries(metrics):
+                verdict = str(e["verdict"])
+                interval = f"[{fmt(e['low'])}, {fmt(e['high'])}]"
+                rows.append([esc(r.name), f"<code>{esc(key)}</code>", esc(fmt(e["baseline"])),
+                             esc(fmt(e["augmented"])), esc(f"{e['delta']:+.4g}"), esc(interval),
+                             esc(fmt(e.get("mde"))), esc(f"{e.get('seeds', '—')} × {e.get('items', '—')}"),
+                             f'<span class="{VERDICT_CLASS.get(verdict, "same")}">{esc(verdict)}</span>'])
+    if not rows:
+        body = ('<p class="note">No metrics file listed holds a paired comparison (baseline vs augmented over '
+                'the same seeds and test items, clinsynth.evaluation.paired).</p>')
+    else:
+        body = ('<p class="note">Mean over seeds; Δ = augmented − baseline; 95% interval from a paired bootstrap '
+                'over test items (seeds averaged inside each resample); MDE: the smallest effect this test set '
+                'detects at 80% power.</p>'
+                + table(["recipe", "metric", "baseline", "augmented", "Δ", "95% interval", "MDE",
+                         "seeds × items", "verdict"], rows, raw=set(range(9)), num={2, 3, 4, 6}))
+    return f'<section id="verdicts"><h2>Does the synthetic corpus help?</h2>{body}</section>'
+
+
 def render_report(inputs: ReportInputs) -> str:
     nav = "".join(f'<a href="#recipe-{slug(r.name)}">{esc(r.name)}</a>' for r in inputs.recipes)
     pipeline_curves = "".join(figure(plot_png(c), f"pipeline-curve-{slug(c.name)}", f"{c.name} curves")
@@ -286,7 +325,7 @@ def render_report(inputs: ReportInputs) -> str:
         "<header><h1>clinsynth report</h1><p class=\"note\">Built by <code>dvc repro report</code> "
         "(or <code>clinsynth report</code>) from the metrics files listed in <code>params.yaml</code> "
         "<code>report:</code>.</p>" + f"<nav>{nav}</nav></header>",
-        render_summary(inputs.pipeline), render_missing(inputs.missing),
+        render_verdicts(inputs.recipes), render_summary(inputs.pipeline), render_missing(inputs.missing),
         *(render_recipe(r, inputs) for r in inputs.recipes),
     ]
     if pipeline_curves:

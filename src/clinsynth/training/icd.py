@@ -32,6 +32,7 @@ from tqdm import tqdm
 from clinsynth.errors import InputError
 from clinsynth.evaluation.icd import evaluate, rare_codes
 from clinsynth.params import Fraction, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt
+from clinsynth.training import precision
 
 EncoderFactory = Callable[[], tuple[Any, torch.nn.Module]]
 
@@ -138,7 +139,7 @@ def embed_texts(tokenizer: Any, model: torch.nn.Module, texts: Sequence[str], cf
     for i in tqdm(range(0, len(texts), cfg.batch_size), desc="embed notes", unit="batch", disable=not progress):
         batch = tokenizer(list(texts[i:i + cfg.batch_size]), truncation=True, max_length=cfg.max_length,
                           padding=True, return_tensors="pt")
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16):
+        with precision.autocast(cfg.bf16):
             hidden = model(**batch).last_hidden_state.float()  # [B, T, H]
         mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)  # [B, T, 1]
         pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)  # [B, H]

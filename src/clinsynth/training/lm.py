@@ -29,6 +29,7 @@ import torch
 from tqdm import tqdm
 
 from clinsynth.errors import InputError
+from clinsynth.training import precision
 from clinsynth.training.history import Checkpointer, History, fingerprint, state_digest
 from clinsynth.params import (PACKAGE_PREFIX, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt, Range,
                               package_path)
@@ -312,7 +313,7 @@ def run_training(model: torch.nn.Module, inputs: Sequence[Any], loss_fn: Callabl
         batch = inputs[step]  # left on screen: the run's rate and time
         for group in optimizer.param_groups:
             group["lr"] = lr_at(step, len(inputs), cfg)
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16):
+        with precision.autocast(cfg.bf16):
             loss = loss_fn(model, batch)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)

@@ -24,6 +24,7 @@ import torch
 from tqdm import tqdm
 
 from clinsynth.errors import InputError
+from clinsynth.training import precision
 from clinsynth.params import ConfigError
 from clinsynth.retrieval.abbreviations import name_key
 from clinsynth.retrieval.encoder import embed, encode_texts, tokenize_texts
@@ -75,7 +76,7 @@ class StageResult:
 
 
 def _autocast(enabled: bool):
-    return torch.autocast("cpu", dtype=torch.bfloat16) if enabled else contextlib.nullcontext()
+    return precision.autocast(enabled)
 
 
 def freeze(model: torch.nn.Module, embeddings: bool, layers: int) -> None:

@@ -21,6 +21,7 @@ import torch
 from tqdm import tqdm
 
 from clinsynth.errors import InputError
+from clinsynth.training import precision
 from clinsynth.training.history import Checkpointer, History, current_lr, fingerprint, state_digest
 from clinsynth.params import (ConfigError, Fraction, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt,
                               package_path)
@@ -93,7 +94,7 @@ def freeze_lower_layers(model: torch.nn.Module, n: int) -> None:
 
 
 def _autocast(enabled: bool):
-    return torch.autocast("cpu", dtype=torch.bfloat16) if enabled else contextlib.nullcontext()
+    return precision.autocast(enabled)
 
 
 def encode(tokenizer, pairs: Sequence[tuple[str, str]], max_length: int) -> dict[str, torch.Tensor]:

@@ -28,6 +28,7 @@ import torch
 from tqdm import tqdm
 
 from clinsynth.errors import InputError
+from clinsynth.training import precision
 from clinsynth.params import NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt, Range
 
 
@@ -145,7 +146,7 @@ def train_lora(model_factory: Callable[[], torch.nn.Module], tokenizer: Any, pai
         if len(order) < cfg.batch_size:
             order += torch.randperm(len(encoded), generator=generator).tolist()
         batch, order = collate([encoded[i][:2] for i in order[:cfg.batch_size]], pad_id), order[cfg.batch_size:]
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16):
+        with precision.autocast(cfg.bf16):
             logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
         # next-token loss on reply tokens only: logits [B, T-1, V] vs labels [B, T-1]
         loss = torch.nn.functional.cross_entropy(logits[:, :-1].float().reshape(-1, logits.shape[-1]),

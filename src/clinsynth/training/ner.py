@@ -28,6 +28,7 @@ from tqdm import tqdm
 
 from clinsynth.brat import AnnLayout, Document, Entity
 from clinsynth.errors import InputError
+from clinsynth.training import precision
 from clinsynth.params import Fraction, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt
 from clinsynth.training.cross_encoder import freeze_lower_layers, set_determinism
 from clinsynth.training.history import Checkpointer, History, current_lr, fingerprint, state_digest
@@ -64,7 +65,7 @@ class TrainResult:
 
 
 def _autocast(enabled: bool):
-    return torch.autocast("cpu", dtype=torch.bfloat16) if enabled else contextlib.nullcontext()
+    return precision.autocast(enabled)
 
 
 @dataclasses.dataclass(frozen=True)

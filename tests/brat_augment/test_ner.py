@@ -89,9 +89,20 @@ def test_save_and_load_round_trip(tmp_path, silver, windows, tokenizer, tiny_fac
                              progress=False)
     docs = silver.documents["train"]
     before = ner.predict_entities(model, tokenizer, docs, windows, LABELS, CFG, progress=False)
-    ner.save_ner(model, tokenizer, tmp_path / "ner", LABELS, {"steps": 2})
+    facts = {"variant": "baseline", "documents": 1, "windows": len(windows), "steps": 2, "loss_first": 1.5,
+             "loss_last": 1.25, "ner": {"max_steps": 2}}
+    card = ner.model_card(LABELS, facts, "sentence-transformers/all-MiniLM-L6-v2", "data/demo/brat")
+    ner.save_ner(model, tokenizer, tmp_path / "ner", LABELS, facts, card)
     loaded, loaded_tokenizer, meta = ner.load_ner(tmp_path / "ner")
-    assert meta == {"labels": list(LABELS), "steps": 2}
+    assert meta == {"labels": list(LABELS), **facts}
+    from huggingface_hub import ModelCard
+    from transformers import AutoModelForTokenClassification
+
+    saved = ModelCard.load(tmp_path / "ner" / "README.md")
+    assert saved.data.library_name == "transformers" and saved.data.pipeline_tag == "token-classification"
+    assert saved.data.base_model == "sentence-transformers/all-MiniLM-L6-v2"
+    assert "data/demo/brat" in saved.text and "`max_steps` | `2`" in saved.text and "B-Medication" in saved.text
+    assert AutoModelForTokenClassification.from_pretrained(tmp_path / "ner").config.id2label[1] == "B-Condition"
     assert ner.predict_entities(loaded, loaded_tokenizer, docs, windows, meta["labels"], CFG, progress=False) == before
 
 

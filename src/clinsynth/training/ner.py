@@ -311,14 +311,66 @@ def token_classifier_factory(model_dir: Path | str) -> Callable[[Sequence[str]],
     return factory
 
 
-def save_ner(model, tokenizer, out_dir: Path | str, labels: Sequence[str], meta: dict[str, Any]) -> None:
-    """Model + tokenizer (Hugging Face format) + ``ner.json`` (BIO labels, settings, training facts)."""
+def model_card(labels: Sequence[str], facts: dict[str, Any], base_model: str | None, corpus: str,
+               augmented_corpus: str | None = None):
+    """A ``huggingface_hub.ModelCard`` for a saved NER folder: metadata (transformers, token-classification,
+    ``base_model``), the BIO labels, the training corpus and counts, the NER settings and the training losses
+    from ``facts`` (train.json). Test figures are not known at training time: the card points at the
+    evaluation's metrics instead of quoting any."""
+    from huggingface_hub import ModelCard, ModelCardData
+
+    data = ModelCardData(library_name="transformers", pipeline_tag="token-classification", base_model=base_model,
+                         tags=["token-classification", "ner", "clinical", "clinsynth"])
+    variant = facts.get("variant", "?")
+    settings = "\n".join(f"| `{k}` | `{v}` |" for k, v in sorted(facts.get("ner", {}).items()))
+    augmented = (f"plus the new windows of the synthetic documents in `{augmented_corpus}` "
+                 f"({facts.get('augmented_documents', 0)} documents, {facts.get('windows_from_augmented', 0)} new windows)"
+                 if augmented_corpus else "only (no synthetic documents)")
+    body = f"""# clinsynth NER, {variant}
+
+A BERT-style token classifier tagging {", ".join(sorted({l[2:] for l in labels if l != "O"}))} (BIO tags over
+wordpieces: {", ".join(f"`{l}`" for l in labels)}), fine-tuned from `{base_model or "a local encoder"}` by the
+clinsynth stage `train_ner@{variant}` with a `transformers.Trainer` on CPU.
+
+## Training data
+The train split of the BRAT corpus `{corpus}` ({facts.get("documents", "?")} documents) {augmented};
+{facts.get("windows", "?")} windows in all (consecutive sentences up to `window_chars` characters).
+
+## Training
+| setting | value |
+| --- | --- |
+{settings}
+
+{facts.get("steps", "?")} optimizer steps (AdamW, linear warmup and decay, gradient clipping at 1.0, seeded order);
+mean training loss {facts.get("loss_first", "?")} over the first 10% of steps, {facts.get("loss_last", "?")} over the last 10%.
+`ner.json` beside the weights holds the labels and these facts.
+
+## Evaluation
+Scored on the corpus' held-out test split by the stage `evaluate_brat_augment`: strict and lenient
+precision / recall / F1 in `metrics/brat_augment.json` (`ner.{variant}`), the token confusion in
+`metrics/plots/confusion_ner_{variant}.json`. No figures are quoted here: they are computed after this card.
+
+## Use
+```python
+from transformers import AutoModelForTokenClassification, AutoTokenizer
+model = AutoModelForTokenClassification.from_pretrained("<this folder>")
+tokenizer = AutoTokenizer.from_pretrained("<this folder>")
+```
+"""
+    return ModelCard(f"---\n{data.to_yaml()}\n---\n\n{body}")
+
+
+def save_ner(model, tokenizer, out_dir: Path | str, labels: Sequence[str], meta: dict[str, Any], card: Any = None) -> None:
+    """Model + tokenizer (Hugging Face format) + ``ner.json`` (BIO labels, settings, training facts), and
+    ``README.md`` when a ``card`` (:func:`model_card`) is given."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)
     info = {"labels": list(labels), **meta}
     (out / "ner.json").write_text(json.dumps(info, sort_keys=True, indent=2) + "\n", encoding="utf-8")
+    if card is not None:
+        card.save(out / "README.md")
 
 
 def load_ner(model_dir: Path | str):

@@ -76,3 +76,18 @@ def test_confusion_rows_need_the_prediction_of_each_document():
 
     with pytest.raises(InputError, match="gold document 'd'"):
         confusion_rows([GOLD], [], ["Condition"])
+
+
+def test_the_report_draws_confusion_rows_as_a_matrix(tmp_path):
+    import json
+
+    from clinsynth.report.inputs import read_curve, recipe_of
+    from clinsynth.report.plots import curve_png
+
+    path = tmp_path / "confusion_ner_baseline.json"
+    rows = [{"actual": "O", "predicted": "O"}] * 3 + [{"actual": "Condition", "predicted": "O"}]
+    path.write_text(json.dumps(rows))
+    curve = read_curve(path)
+    assert curve.confusion == {("O", "O"): 3, ("Condition", "O"): 1} and curve.series == {}
+    assert curve_png(curve)[:4] == b"\x89PNG"
+    assert recipe_of(str(path), ["brat_augment", "rephrase"]) == "brat_augment"

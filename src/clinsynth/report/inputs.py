@@ -14,6 +14,7 @@ import csv
 import dataclasses
 import json
 import random
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,7 @@ class Curve:
     name: str
     x_label: str
     series: dict[str, list[tuple[float, float]]]
+    confusion: dict[tuple[str, str], int] | None = None  # (actual, predicted) -> rows: a dvc `confusion` plot file
 
 
 class ReportInputError(InputError):
@@ -89,7 +91,8 @@ class ReportInputs:
 
 # metrics files named after their task rather than their recipe
 STEM_RECIPES = {"icd": "kg_notes", "train_ner_baseline": "brat_augment", "train_ner_augmented": "brat_augment",
-                "train_fhir_relevance": "fhir_qa"}  # training histories (metrics/plots/<stage>[_<variant>].json)
+                "train_fhir_relevance": "fhir_qa",
+                "confusion_ner_baseline": "brat_augment", "confusion_ner_augmented": "brat_augment"}  # training histories (metrics/plots/<stage>[_<variant>].json)
 # report sections named otherwise than their switch in recipes.enabled
 SWITCHES = {"retrieval": "retrieval_queries", "kg_notes_lora": "kg_notes"}
 # gated corpora shown in a section named otherwise (retrieval_queries' queries beside the retrieval metrics)
@@ -120,7 +123,8 @@ def read_curve(path: Path) -> Curve:
     """Rows of a plot file (JSON list of objects, or ``{"name": [rows]}``; CSV/TSV with a header) as series.
 
     The x column is ``step``, ``epoch``, ``x`` or ``iteration`` when present, else the row index; every other
-    numeric column is one series.
+    numeric column is one series. Rows ``{"actual": str, "predicted": str}`` (dvc's ``confusion`` template)
+    are counted into ``Curve.confusion`` instead.
     """
     if path.suffix == ".json":
         rows = read_json(path)
@@ -132,6 +136,8 @@ def read_curve(path: Path) -> Curve:
                     for row in csv.DictReader(fh, delimiter="\t" if path.suffix == ".tsv" else ",")]
     if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
         raise ReportInputError(f"{path}: expected a list of rows (objects), got {type(rows).__name__}")
+    if rows and all(isinstance(r.get("actual"), str) and isinstance(r.get("predicted"), str) for r in rows):
+        return Curve(path.stem, "actual", {}, dict(Counter((r["actual"], r["predicted"]) for r in rows)))
     keys = list(dict.fromkeys(k for r in rows for k in r))
     x = next((k for k in ("step", "epoch", "x", "iteration") if k in keys), None)
     series = {k: [(r[x] if x else i, r[k]) for i, r in enumerate(rows) if is_number(r.get(k))]

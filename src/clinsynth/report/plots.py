@@ -36,7 +36,28 @@ def data_uri(png: bytes) -> str:
     return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
 
 
+def confusion_png(name: str, counts: dict[tuple[str, str], int]) -> bytes:
+    """A confusion matrix: actual label per column (x), predicted per row (y), each cell its row count."""
+    labels = sorted({a for a, _ in counts} | {p for _, p in counts})
+    with matplotlib.rc_context({**STYLE, "axes.grid": False}):
+        fig = Figure(figsize=(1.2 + 0.9 * len(labels), 0.9 + 0.7 * len(labels)))
+        ax = fig.add_subplot()
+        grid = [[counts.get((a, p), 0) for a in labels] for p in labels]
+        ax.imshow(grid, cmap="Blues")
+        top = max(max(row) for row in grid) or 1
+        for i, row in enumerate(grid):
+            for j, n in enumerate(row):
+                ax.text(j, i, str(n), ha="center", va="center", fontsize=7, color="white" if n > top / 2 else "black")
+        ax.set_xticks(range(len(labels)), labels, rotation=30, ha="right", fontsize=7)
+        ax.set_yticks(range(len(labels)), labels, fontsize=7)
+        ax.set(title=name, xlabel="actual", ylabel="predicted")
+        fig.tight_layout()
+        return _png(fig)
+
+
 def curve_png(curve: Curve, y_label: str = "loss") -> bytes:
+    if curve.confusion:
+        return confusion_png(curve.name, curve.confusion)
     with matplotlib.rc_context(STYLE):
         fig = Figure(figsize=(6.4, 3.6))
         ax = fig.add_subplot()

@@ -2,7 +2,8 @@
 
 Keys ``ner.<variant>.{strict,lenient}.*``, ``re.<variant>.*`` (relations over gold entities) and
 ``re_end_to_end.<variant>.*`` (over predicted entities), so ``clinsynth diff`` pairs baseline with augmented.
-Predictions are written as BRAT under <predictions_dir>/<variant>/ for inspection.
+Predictions are written as BRAT under <predictions_dir>/<variant>/ for inspection; the NER confusion rows
+(word tokens, actual vs predicted label) to metrics/plots/confusion_ner_<variant>.json (dvc template confusion).
 """
 
 from __future__ import annotations
@@ -26,12 +27,14 @@ def main() -> None:
     clock = time.perf_counter()
     nlp = make_sentencizer()
     test = list(read_corpus(Path(base.paths.brat) / "test", on_invalid=cfg.on_invalid).documents)
-    metrics, predictions = evaluate_variants(test, cfg.models_dir, cfg.variants, lambda text: sentence_spans(text, nlp))
+    metrics, predictions, confusion = evaluate_variants(test, cfg.models_dir, cfg.variants, lambda text: sentence_spans(text, nlp))
     for variant, documents in predictions.items():
         out = Path(cfg.predictions_dir) / variant
         shutil.rmtree(out, ignore_errors=True)
         for document in documents:
             write_document(document, out)
+    for variant, rows in confusion.items():
+        write_json(Path(base.paths.metrics) / "plots" / f"confusion_ner_{variant}.json", rows)
     metrics = round_floats(metrics)
     write_json(Path(base.paths.metrics) / "brat_augment.json", metrics)
     write_json(Path(base.paths.metrics) / "timing" / "evaluate_brat_augment.json",

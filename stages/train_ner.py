@@ -2,7 +2,8 @@
 
 baseline trains on the corpus' train split; augmented on the same plus the windows and relation candidates
 of the decoded synthetic documents that are new (docs/brat_augment.md). Same steps, seed and settings.
-Writes <out_dir>/<V>/{ner/, relations.json, train.json}, the per-step history metrics/plots/train_ner_<V>.json;
+Writes <out_dir>/<V>/{ner/ (+ its model card README.md), relations.json, train.json}, the per-step history
+metrics/plots/train_ner_<V>.json;
 wall time to metrics/timing/train_ner_<V>.json. A killed run resumes from <checkpoints>/train_ner_<V>/.
 """
 
@@ -34,7 +35,9 @@ def main(variant: str) -> None:
                             ner.token_classifier_factory(model_dir), tokenizer, cfg, base.seed,
                             str(Path(base.paths.checkpoints) / f"train_ner_{variant}"))
     out, facts, result = Path(cfg.out_dir) / variant, trained.facts, trained.result
-    ner.save_ner(trained.ner_model, tokenizer, out / "ner", trained.labels, facts)
+    card = ner.model_card(trained.labels, facts, cfg.base_model, str(Path(base.paths.brat)),
+                          cfg.augmented_dir if variant == "augmented" else None)
+    ner.save_ner(trained.ner_model, tokenizer, out / "ner", trained.labels, facts, card)
     relations.save_relations(trained.relation_model, out / "relations.json", {"candidates": facts["relation_candidates"]})
     write_json(out / "train.json", facts)
     write_json(Path(base.paths.metrics) / "plots" / f"train_ner_{variant}.json", result.history.plot_rows())

@@ -89,9 +89,20 @@ def test_save_and_load_round_trip(tmp_path, silver, windows, tokenizer, tiny_fac
                              progress=False)
     docs = silver.documents["train"]
     before = ner.predict_entities(model, tokenizer, docs, windows, LABELS, CFG, progress=False)
-    ner.save_ner(model, tokenizer, tmp_path / "ner", LABELS, {"steps": 2})
+    facts = {"variant": "baseline", "documents": 1, "windows": len(windows), "steps": 2, "loss_first": 1.5,
+             "loss_last": 1.25, "ner": {"max_steps": 2}}
+    card = ner.model_card(LABELS, facts, "sentence-transformers/all-MiniLM-L6-v2", "data/demo/brat")
+    ner.save_ner(model, tokenizer, tmp_path / "ner", LABELS, facts, card)
     loaded, loaded_tokenizer, meta = ner.load_ner(tmp_path / "ner")
-    assert meta == {"labels": list(LABELS), "steps": 2}
+    assert meta == {"labels": list(LABELS), **facts}
+    from huggingface_hub import ModelCard
+    from transformers import AutoModelForTokenClassification
+
+    saved = ModelCard.load(tmp_path / "ner" / "README.md")
+    assert saved.data.library_name == "transformers" and saved.data.pipeline_tag == "token-classification"
+    assert saved.data.base_model == "sentence-transformers/all-MiniLM-L6-v2"
+    assert "data/demo/brat" in saved.text and "`max_steps` | `2`" in saved.text and "B-Medication" in saved.text
+    assert AutoModelForTokenClassification.from_pretrained(tmp_path / "ner").config.id2label[1] == "B-Condition"
     assert ner.predict_entities(loaded, loaded_tokenizer, docs, windows, meta["labels"], CFG, progress=False) == before
 
 
@@ -101,26 +112,45 @@ def test_prediction_of_a_document_without_windows_is_empty(tokenizer, tiny_facto
 
 
 class Killed(Exception):
-    """Stands for a SIGKILL: the loop stops after a step, its last checkpoint on disk."""
+    """Stands for a kill in the same process: the Trainer stops after a step, its last checkpoint on disk
+    (test_ner_kill.py kills a real subprocess)."""
 
 
-class KillAfter(Checkpointer):
-    def __init__(self, directory, every: int, kill_at: int) -> None:
-        super().__init__(directory, every)
-        self.kill_at = kill_at
+def kill_after(step: int):
+    from transformers import TrainerCallback
 
-    def step(self, step, *args, **kwargs) -> None:
-        super().step(step, *args, **kwargs)
-        if step == self.kill_at:
-            raise Killed(step)
+    class KillAfter(TrainerCallback):
+        def on_step_end(self, args, state, control, **kwargs):
+            if state.global_step == step:
+                raise Killed(step)
+    return KillAfter()
+
+
+def test_same_seed_same_weights_other_seed_other_weights(windows, tokenizer, tiny_factory):
+    cfg = ner.NerConfig(**{**CFG.__dict__, "max_steps": 5})
+    a, _ = ner.train_ner(tiny_factory, tokenizer, windows, LABELS, cfg, seed=3, progress=False)
+    b, _ = ner.train_ner(tiny_factory, tokenizer, windows, LABELS, cfg, seed=3, progress=False)
+    c, _ = ner.train_ner(tiny_factory, tokenizer, windows, LABELS, cfg, seed=4, progress=False)
+    assert all(torch.equal(v, b.state_dict()[k]) for k, v in a.state_dict().items())
+    assert not all(torch.equal(v, c.state_dict()[k]) for k, v in a.state_dict().items())
+
+
+def test_history_has_a_row_per_step_with_the_schedule(windows, tokenizer, tiny_factory):
+    cfg = ner.NerConfig(**{**CFG.__dict__, "max_steps": 10, "warmup_ratio": 0.2})
+    _, result = ner.train_ner(tiny_factory, tokenizer, windows, LABELS, cfg, seed=3, progress=False)
+    rows = result.history.rows
+    assert [r["step"] for r in rows] == list(range(1, 11)) and set(rows[0]) == {"step", "loss", "learning_rate"}
+    lrs = [r["learning_rate"] for r in rows]  # the rate each step used: 0, then warmup to the peak, then decay
+    assert lrs[0] == 0.0 and lrs[2] == pytest.approx(cfg.learning_rate) and lrs[-1] < lrs[2]
 
 
 def test_a_killed_training_resumes_to_the_same_weights(tmp_path, windows, tokenizer, tiny_factory):
     full, result = ner.train_ner(tiny_factory, tokenizer, windows, LABELS, CFG, seed=7, progress=False)
     with pytest.raises(Killed):
         ner.train_ner(tiny_factory, tokenizer, windows, LABELS, CFG, seed=7, progress=False,
-                      checkpoint=KillAfter(tmp_path / "ckpt", every=4, kill_at=6))
-    assert (tmp_path / "ckpt" / "state.pt").exists()  # the step-4 state; steps 5-6 are lost with the process
+                      checkpoint=Checkpointer(tmp_path / "ckpt", every=4), callbacks=[kill_after(6)])
+    # the step-4 checkpoint (save_total_limit=1); steps 5-6 are lost with the "process"
+    assert sorted(p.name for p in (tmp_path / "ckpt").iterdir()) == ["checkpoint-4", "fingerprint.json"]
     resumed, again = ner.train_ner(tiny_factory, tokenizer, windows, LABELS, CFG, seed=7, progress=False,
                                    checkpoint=Checkpointer(tmp_path / "ckpt", every=4))
     assert not (tmp_path / "ckpt").exists()  # deleted once the training completed
@@ -133,9 +163,19 @@ def test_a_killed_training_resumes_to_the_same_weights(tmp_path, windows, tokeni
 def test_a_checkpoint_of_another_run_is_discarded(tmp_path, windows, tokenizer, tiny_factory, caplog):
     with pytest.raises(Killed):
         ner.train_ner(tiny_factory, tokenizer, windows, LABELS, CFG, seed=7, progress=False,
-                      checkpoint=KillAfter(tmp_path / "ckpt", every=4, kill_at=5))
+                      checkpoint=Checkpointer(tmp_path / "ckpt", every=4), callbacks=[kill_after(5)])
     fresh, _ = ner.train_ner(tiny_factory, tokenizer, windows, LABELS, CFG, seed=8, progress=False)
     other, _ = ner.train_ner(tiny_factory, tokenizer, windows, LABELS, CFG, seed=8, progress=False,
                              checkpoint=Checkpointer(tmp_path / "ckpt", every=4))
     assert "checkpoint of another run" in caplog.text
     assert all(torch.equal(v, other.state_dict()[k]) for k, v in fresh.state_dict().items())
+
+
+def test_an_incomplete_checkpoint_folder_is_ignored(tmp_path):
+    ckpt = Checkpointer(tmp_path / "ckpt", every=4)
+    assert ckpt.trainer_resume("run-a") is None  # fresh: the fingerprint is written
+    (tmp_path / "ckpt" / "checkpoint-4").mkdir()
+    (tmp_path / "ckpt" / "checkpoint-4" / "trainer_state.json").write_text('{"global_step": 4}')
+    (tmp_path / "ckpt" / "checkpoint-8").mkdir()  # killed mid-save: no trainer_state.json yet
+    assert Checkpointer(tmp_path / "ckpt", every=4).trainer_resume("run-a") == str(tmp_path / "ckpt" / "checkpoint-4")
+    assert not (tmp_path / "ckpt" / "checkpoint-8").exists()

@@ -54,3 +54,26 @@ def test_repository_params_load_into_the_brat_augment_configs():
 
     cfg = load_recipe_params("sample", "brat_augment", brat_augment.SampleConfig, params)
     assert cfg.templates == ["brat_augment.rewrite.v1"]
+
+
+def test_confusion_rows_hand_computed():
+    from clinsynth.evaluation.ner_re import confusion_rows
+
+    # tokens: metformin for type 2 diabetes and aspirin for pain; Procedure is not a model label -> O
+    pred = doc([("Medication", 0, 9), ("Condition", 19, 29), ("Medication", 34, 45), ("Condition", 10, 13),
+                ("Procedure", 46, 50)])
+    rows = confusion_rows([GOLD], [pred], ["Condition", "Medication"])
+    assert [(r["actual"], r["predicted"]) for r in rows] == [
+        ("Medication", "Medication"), ("O", "Condition"), ("Condition", "O"), ("Condition", "Condition"),
+        ("Condition", "Condition"), ("O", "O"), ("Medication", "Medication"), ("O", "Medication"), ("Condition", "O")]
+
+
+def test_confusion_rows_need_the_prediction_of_each_document():
+    import pytest
+
+    from clinsynth.errors import InputError
+    from clinsynth.evaluation.ner_re import confusion_rows
+
+    with pytest.raises(InputError, match="gold document 'd'"):
+        confusion_rows([GOLD], [], ["Condition"])
+

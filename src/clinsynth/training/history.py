@@ -16,6 +16,12 @@ the data and of the freshly initialised model) matches, and discards it, saying 
 ``finish`` deletes it once the training has completed. A resumed run then takes exactly the steps the
 killed one would have taken: the final weights are equal (``torch.equal``).
 
+Trainer checkpoints. A ``transformers.Trainer`` saves its own ``checkpoint-N/`` folders (model, optimizer,
+scheduler, RNG states, ``trainer_state.json`` with the log history) into ``Checkpointer.directory``;
+``trainer_resume(fingerprint)`` returns the newest complete one when ``fingerprint.json`` beside them
+matches (for ``trainer.train(resume_from_checkpoint=...)``), and otherwise clears the directory (warning
+when it held another run's) and writes the fingerprint. ``finish`` deletes it as for the hand loops.
+
 The directory must not be inside a DVC out: ``dvc repro`` deletes a stage's outs before running it, so
 the stages keep checkpoints under ``base.paths.checkpoints/<stage>[_<variant>]/`` (git-ignored).
 """
@@ -36,6 +42,7 @@ import torch
 
 log = logging.getLogger(__name__)
 STATE = "state.pt"
+FINGERPRINT = "fingerprint.json"  # beside a Trainer's checkpoint-N/ folders
 
 
 class History:
@@ -149,10 +156,46 @@ class Checkpointer:
                     "history": history.rows, "state": state or {}}, tmp)
         os.replace(tmp, self.path)
 
+    def trainer_resume(self, fingerprint: str) -> str | None:
+        """For a ``transformers.Trainer`` whose ``output_dir`` is this directory: the newest complete
+        ``checkpoint-N`` folder (its ``trainer_state.json``, written last, parses) when ``fingerprint.json``
+        matches; else None, the directory cleared (a warning when it held another run's) and the fingerprint
+        written. Incomplete folders (a kill mid-save) are deleted."""
+        self.fingerprint = fingerprint
+        if not self.every:
+            return None
+        marker = self.directory / FINGERPRINT
+        if marker.exists() and json.loads(marker.read_text(encoding="utf-8")).get("fingerprint") == fingerprint:
+            complete = []
+            for folder in self.directory.glob("checkpoint-*"):
+                if _trainer_state_step(folder) is None:
+                    shutil.rmtree(folder)
+                else:
+                    complete.append((_trainer_state_step(folder), folder))
+            if complete:
+                step, folder = max(complete)
+                log.info("%s: resuming at step %d", folder, step)
+                return str(folder)
+        elif self.directory.exists() and any(self.directory.iterdir()):
+            log.warning("%s: checkpoint of another run (settings, seed, data or model changed); discarded",
+                        self.directory)
+        self.finish()
+        self.directory.mkdir(parents=True, exist_ok=True)
+        marker.write_text(json.dumps({"fingerprint": fingerprint}) + "\n", encoding="utf-8")
+        return None
+
     def finish(self) -> None:
         """Delete the checkpoint (the training completed, or it belonged to another run)."""
         if self.directory is not None and self.directory.exists():
             shutil.rmtree(self.directory)
+
+
+def _trainer_state_step(folder: Path) -> int | None:
+    """``global_step`` of a Trainer checkpoint folder, None when it is incomplete."""
+    try:
+        return int(json.loads((folder / "trainer_state.json").read_text(encoding="utf-8"))["global_step"])
+    except (OSError, ValueError, KeyError):
+        return None
 
 
 NO_CHECKPOINT = Checkpointer(None, 0)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -31,7 +32,7 @@ from clinsynth.errors import InputError
 from clinsynth.training import precision
 from clinsynth.params import Fraction, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt
 from clinsynth.training.cross_encoder import freeze_lower_layers, set_determinism
-from clinsynth.training.history import Checkpointer, History, current_lr, fingerprint, state_digest
+from clinsynth.training.history import Checkpointer, History, fingerprint, state_digest
 
 Span = tuple[int, int]
 IGNORE = -100
@@ -180,15 +181,67 @@ def collate(features: Sequence[dict[str, list[int]]], pad_id: int) -> dict[str, 
             "labels": pad("labels", IGNORE)}
 
 
+class _StepHistory:
+    """Trainer callbacks: one tqdm bar (rate, ETA, kept on screen) and no save after the last step."""
+
+    def __init__(self, progress: bool) -> None:
+        self.progress, self.bar = progress, None
+
+    def callback(self):
+        from transformers import TrainerCallback
+
+        outer = self
+
+        class StepCallback(TrainerCallback):
+            def on_train_begin(self, args, state, control, **kwargs):
+                outer.bar = tqdm(total=state.max_steps, initial=state.global_step, desc="train ner", unit="step",
+                                 disable=not outer.progress, leave=True)
+
+            def on_step_end(self, args, state, control, **kwargs):
+                outer.bar.update(state.global_step - outer.bar.n)
+                if state.global_step >= state.max_steps:
+                    control.should_save = False  # the model is returned; a last checkpoint would be deleted unread
+
+            def on_train_end(self, args, state, control, **kwargs):
+                outer.bar.close()
+
+        return StepCallback()
+
+
+def history_from_log(log_history: Sequence[dict[str, Any]]) -> History:
+    """History rows from a Trainer's ``state.log_history`` (``logging_steps=1``: one ``loss`` entry a step,
+    its ``learning_rate`` the one the step used); the end-of-training summary has no ``loss`` and is skipped."""
+    return History({"step": r["step"], "loss": float(r["loss"]), "learning_rate": float(r["learning_rate"])}
+                   for r in log_history if "loss" in r)
+
+
+def training_arguments(cfg: NerConfig, seed: int, output_dir: str, save_every: int, progress: bool):
+    """The Trainer settings of a NER run: AdamW (torch), linear warmup then decay, grad clip 1.0, seeded
+    order (``data_seed``: epoch e is shuffled by ``seed + e``, so a resumed run replays it), a log entry
+    per step, CPU only, no reporting integrations, checkpoints every ``save_every`` steps (0: none)."""
+    from transformers import TrainingArguments
+
+    return TrainingArguments(
+        output_dir=output_dir, max_steps=cfg.max_steps, per_device_train_batch_size=cfg.batch_size,
+        learning_rate=cfg.learning_rate, warmup_steps=int(cfg.warmup_ratio * cfg.max_steps),
+        lr_scheduler_type="linear", weight_decay=cfg.weight_decay, max_grad_norm=1.0, optim="adamw_torch",
+        seed=seed, data_seed=seed, bf16=cfg.bf16, use_cpu=True, report_to=[], dataloader_num_workers=0,
+        logging_steps=1, logging_strategy="steps", save_strategy="steps" if save_every else "no",
+        save_steps=save_every or 500, save_total_limit=1, disable_tqdm=True, remove_unused_columns=False)
+
+
 def train_ner(model_factory: Callable[[Sequence[str]], torch.nn.Module], tokenizer, windows: Sequence[Window],
               labels: Sequence[str], cfg: NerConfig, seed: int, progress: bool = True,
-              checkpoint: Checkpointer | None = None) -> tuple[torch.nn.Module, TrainResult]:
+              checkpoint: Checkpointer | None = None, callbacks: Sequence[Any] = ()) -> tuple[torch.nn.Module, TrainResult]:
     """Build ``model_factory(labels)`` after seeding (its new head's init is part of the run) and fine-tune it
-    on the windows for ``cfg.max_steps`` steps (epochs cycle, seeded order); returns (model, result).
+    on the windows for ``cfg.max_steps`` steps with a ``transformers.Trainer`` (epochs cycle, seeded order,
+    batches padded to their longest window by ``DataCollatorForTokenClassification``); returns (model, result).
 
-    With a ``checkpoint``, a saved state of the same run (settings, seed, windows, initial model) is resumed
-    and the state is saved every ``checkpoint.every`` steps; it is deleted once the training completes."""
-    from transformers import get_linear_schedule_with_warmup
+    With a ``checkpoint``, the Trainer saves ``checkpoint-N/`` every ``checkpoint.every`` steps into its
+    directory and resumes the newest one of the same run (settings, seed, windows, initial model: the
+    fingerprint written beside it); the directory is deleted once the training completes. ``callbacks``
+    are extra ``TrainerCallback``\\ s (tests slow or stop a run with them)."""
+    from transformers import DataCollatorForTokenClassification, PrinterCallback, ProgressCallback, Trainer
 
     if not windows:
         raise InputError("train_ner: no training windows")
@@ -196,48 +249,31 @@ def train_ner(model_factory: Callable[[Sequence[str]], torch.nn.Module], tokeniz
     set_determinism(seed, cfg.threads)
     model = model_factory(labels)
     features = encode_windows(tokenizer, windows, labels, cfg.max_length)
-    generator = torch.Generator().manual_seed(seed)
     if cfg.freeze_embeddings:
         model.get_input_embeddings().weight.requires_grad_(False)
     freeze_lower_layers(model, cfg.freeze_layers)
-    trainable = [p for p in model.parameters() if p.requires_grad]
-    decay = [p for p in trainable if p.ndim > 1]
-    no_decay = [p for p in trainable if p.ndim <= 1]
-    optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
-                                   {"params": no_decay, "weight_decay": 0.0}], lr=cfg.learning_rate)
-    scheduler = get_linear_schedule_with_warmup(optimizer, int(cfg.warmup_ratio * cfg.max_steps), cfg.max_steps)
-    history, order, first = History(), [], 0
+    resume = None
     if checkpoint.every:
-        key = fingerprint("train_ner", cfg, seed, list(labels), features, state_digest(model))
-        resumed = checkpoint.resume(key, model, optimizer, scheduler, [generator])
-        if resumed is not None:
-            history, order, first = resumed.history, resumed.state["order"], resumed.step
-    model.train()
-    start, cpu_start = time.perf_counter(), time.process_time()
-    for step in tqdm(range(first, cfg.max_steps), desc="train ner", unit="step", disable=not progress,
-                     initial=first, total=cfg.max_steps):
-        if len(order) < cfg.batch_size:
-            order += torch.randperm(len(features), generator=generator).tolist()
-        batch, order = [features[i] for i in order[:cfg.batch_size]], order[cfg.batch_size:]
-        inputs = collate(batch, tokenizer.pad_token_id)
-        gold = inputs.pop("labels")
-        with _autocast(cfg.bf16):
-            logits = model(**inputs).logits  # [B, T, n_labels]
-        loss = torch.nn.functional.cross_entropy(logits.float().flatten(0, 1), gold.flatten(), ignore_index=IGNORE)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(trainable, 1.0)
-        lr = current_lr(optimizer)
-        optimizer.step()
-        scheduler.step()
-        optimizer.zero_grad(set_to_none=True)
-        history.record(step + 1, loss.item(), lr)
-        checkpoint.step(step + 1, cfg.max_steps, model, optimizer, scheduler, [generator], history, {"order": order})
+        resume = checkpoint.trainer_resume(
+            fingerprint("train_ner", cfg, seed, list(labels), features, state_digest(model)))
+    dataset = [{k: f[k] for k in ("input_ids", "attention_mask", "labels")} for f in features]
+    with tempfile.TemporaryDirectory(prefix="train_ner_") as scratch:
+        output_dir = str(checkpoint.directory) if checkpoint.every else scratch
+        steps = _StepHistory(progress)
+        trainer = Trainer(model=model, args=training_arguments(cfg, seed, output_dir, checkpoint.every, progress),
+                          train_dataset=dataset, data_collator=DataCollatorForTokenClassification(tokenizer),
+                          callbacks=[steps.callback(), *callbacks])
+        trainer.remove_callback(PrinterCallback)  # it prints every log entry; our bar shows the progress
+        trainer.remove_callback(ProgressCallback)
+        start, cpu_start = time.perf_counter(), time.process_time()
+        trainer.train(resume_from_checkpoint=resume)
+        seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
     checkpoint.finish()
-    model.eval()
+    history = history_from_log(trainer.state.log_history)
+    model = trainer.model.eval()
     return model, TrainResult(steps=len(history), examples_seen=len(history) * cfg.batch_size,
                               loss_first=history.loss_first(), loss_last=history.loss_last(),
-                              seconds=time.perf_counter() - start, cpu_seconds=time.process_time() - cpu_start,
-                              history=history)
+                              seconds=seconds, cpu_seconds=cpu_seconds, history=history)
 
 
 @torch.inference_mode()
@@ -276,14 +312,66 @@ def token_classifier_factory(model_dir: Path | str) -> Callable[[Sequence[str]],
     return factory
 
 
-def save_ner(model, tokenizer, out_dir: Path | str, labels: Sequence[str], meta: dict[str, Any]) -> None:
-    """Model + tokenizer (Hugging Face format) + ``ner.json`` (BIO labels, settings, training facts)."""
+def model_card(labels: Sequence[str], facts: dict[str, Any], base_model: str | None, corpus: str,
+               augmented_corpus: str | None = None):
+    """A ``huggingface_hub.ModelCard`` for a saved NER folder: metadata (transformers, token-classification,
+    ``base_model``), the BIO labels, the training corpus and counts, the NER settings and the training losses
+    from ``facts`` (train.json). Test figures are not known at training time: the card points at the
+    evaluation's metrics instead of quoting any."""
+    from huggingface_hub import ModelCard, ModelCardData
+
+    data = ModelCardData(library_name="transformers", pipeline_tag="token-classification", base_model=base_model,
+                         tags=["token-classification", "ner", "clinical", "clinsynth"])
+    variant = facts.get("variant", "?")
+    settings = "\n".join(f"| `{k}` | `{v}` |" for k, v in sorted(facts.get("ner", {}).items()))
+    augmented = (f"plus the new windows of the synthetic documents in `{augmented_corpus}` "
+                 f"({facts.get('augmented_documents', 0)} documents, {facts.get('windows_from_augmented', 0)} new windows)"
+                 if augmented_corpus else "only (no synthetic documents)")
+    body = f"""# clinsynth NER, {variant}
+
+A BERT-style token classifier tagging {", ".join(sorted({l[2:] for l in labels if l != "O"}))} (BIO tags over
+wordpieces: {", ".join(f"`{l}`" for l in labels)}), fine-tuned from `{base_model or "a local encoder"}` by the
+clinsynth stage `train_ner@{variant}` with a `transformers.Trainer` on CPU.
+
+## Training data
+The train split of the BRAT corpus `{corpus}` ({facts.get("documents", "?")} documents) {augmented};
+{facts.get("windows", "?")} windows in all (consecutive sentences up to `window_chars` characters).
+
+## Training
+| setting | value |
+| --- | --- |
+{settings}
+
+{facts.get("steps", "?")} optimizer steps (AdamW, linear warmup and decay, gradient clipping at 1.0, seeded order);
+mean training loss {facts.get("loss_first", "?")} over the first 10% of steps, {facts.get("loss_last", "?")} over the last 10%.
+`ner.json` beside the weights holds the labels and these facts.
+
+## Evaluation
+Scored on the corpus' held-out test split by the stage `evaluate_brat_augment`: strict and lenient
+precision / recall / F1 in `metrics/brat_augment.json` (`ner.{variant}`), the token confusion in
+`metrics/plots/confusion_ner_{variant}.json`. No figures are quoted here: they are computed after this card.
+
+## Use
+```python
+from transformers import AutoModelForTokenClassification, AutoTokenizer
+model = AutoModelForTokenClassification.from_pretrained("<this folder>")
+tokenizer = AutoTokenizer.from_pretrained("<this folder>")
+```
+"""
+    return ModelCard(f"---\n{data.to_yaml()}\n---\n\n{body}")
+
+
+def save_ner(model, tokenizer, out_dir: Path | str, labels: Sequence[str], meta: dict[str, Any], card: Any = None) -> None:
+    """Model + tokenizer (Hugging Face format) + ``ner.json`` (BIO labels, settings, training facts), and
+    ``README.md`` when a ``card`` (:func:`model_card`) is given."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)
     info = {"labels": list(labels), **meta}
     (out / "ner.json").write_text(json.dumps(info, sort_keys=True, indent=2) + "\n", encoding="utf-8")
+    if card is not None:
+        card.save(out / "README.md")
 
 
 def load_ner(model_dir: Path | str):

@@ -31,6 +31,7 @@ class TrainNerConfig:
     ner: ner.NerConfig
     relations: relations.RelationConfig
     checkpoint_every: NonNegativeInt = 0  # NER steps between resumable checkpoints (0: none)
+    base_model: str | None = None  # the hub id of `model`, named in the saved model card (None: unnamed)
 
 
 @dataclasses.dataclass(frozen=True)

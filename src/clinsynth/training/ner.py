@@ -225,7 +225,7 @@ def training_arguments(cfg: NerConfig, seed: int, output_dir: str, save_every: i
         output_dir=output_dir, max_steps=cfg.max_steps, per_device_train_batch_size=cfg.batch_size,
         learning_rate=cfg.learning_rate, warmup_steps=int(cfg.warmup_ratio * cfg.max_steps),
         lr_scheduler_type="linear", weight_decay=cfg.weight_decay, max_grad_norm=1.0, optim="adamw_torch",
-        seed=seed, data_seed=seed, bf16=cfg.bf16, use_cpu=True, report_to=[], dataloader_num_workers=0,
+        seed=seed, data_seed=seed, bf16=precision.use_bf16(cfg.bf16), use_cpu=True, report_to=[], dataloader_num_workers=0,
         logging_steps=1, logging_strategy="steps", save_strategy="steps" if save_every else "no",
         save_steps=save_every or 500, save_total_limit=1, disable_tqdm=True, remove_unused_columns=False)
 

@@ -79,7 +79,7 @@ def tiny_model_dir(tmp_path_factory, tokenizer) -> Path:
                         intermediate_size=64, max_position_embeddings=300)
     torch.manual_seed(0)
     path = tmp_path_factory.mktemp("tiny_bert")
-    BertModel(config, add_pooling_layer=False).save_pretrained(path)
+    BertModel(config).save_pretrained(path)
     tokenizer.save_pretrained(path)
     return path
 

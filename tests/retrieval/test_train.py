@@ -65,7 +65,7 @@ def test_two_stages_train_save_reload_and_reproduce(tmp_path, tiny_factory, trai
 
     results, _ = train_retriever(tiny_factory, stages_of(training_data, cfg), training_data[2], cfg, SEED, save,
                                  datasets={"stage1": "pairs_stage1.jsonl", "stage2": "pairs_stage2.jsonl"},
-                                 progress=False)
+                                 base_model="tiny-base", progress=False)
     assert [(r.name, r.steps) for r in results] == [("stage1", 6), ("stage2", 3)]
     assert all(r.loss_first > 0 for r in results)
     model, meta = load_retriever(tmp_path / tune / "stage2")  # SentenceTransformer(path) underneath
@@ -74,8 +74,10 @@ def test_two_stages_train_save_reload_and_reproduce(tmp_path, tiny_factory, trai
     assert any(not torch.equal(saved["stage1"][k], v) for k, v in saved["stage2"].items())  # stage II moved weights
     assert (model[0].query_length, model[0].document_length) == (16, 64)
     card = (tmp_path / tune / "stage2" / "README.md").read_text(encoding="utf-8")
-    assert "pairs_stage2.jsonl" in card and "MaskedContrastiveLoss" in card
+    assert "pairs_stage2.jsonl (after pairs_stage1.jsonl)" in card and "MaskedContrastiveLoss" in card
+    assert "base_model: tiny-base" in card and "`learning_rate`: 0.001" in card and '"tune": "%s"' % tune in card
     assert ("fixed chunk-embedding table" in card) == (tune == "query")
+    assert ("chunks are embedded by the base model tiny-base" in card) == (tune == "query")
 
     again = {}
     rerun, _ = train_retriever(tiny_factory, stages_of(training_data, cfg), training_data[2], cfg, SEED,

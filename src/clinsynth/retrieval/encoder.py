@@ -36,6 +36,13 @@ META_FILE = "retriever.json"
 Task = Literal["query", "document"]
 
 
+def set_determinism(seed: int, threads: int) -> None:
+    """Seeded, ``threads`` intra-op threads, deterministic kernels: the same inputs give the same bits."""
+    torch.manual_seed(seed)
+    torch.set_num_threads(threads)
+    torch.use_deterministic_algorithms(True)
+
+
 def mean_pool(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """``hidden [B, T, H]``, ``mask [B, T]`` (1 = real token) -> ``[B, H]`` mean over real tokens.
 

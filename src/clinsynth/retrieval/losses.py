@@ -131,8 +131,9 @@ class MaskedContrastiveLoss(nn.Module):
 
     def __init__(self, model: nn.Module, pairs: Sequence[Pair], chunks: Mapping[str, TrainChunk],
                  config: LossConfig, chunk_table: torch.Tensor | None = None,
-                 chunk_rows: Mapping[str, int] | None = None) -> None:
+                 chunk_rows: Mapping[str, int] | None = None, card_notes: Mapping[str, Any] | None = None) -> None:
         super().__init__()
+        self.card_notes = dict(card_notes or {})  # more settings for the model card (tune, freezing, lengths)
         self.model = model
         self.config = config
         self.pairs = list(pairs)
@@ -161,7 +162,7 @@ class MaskedContrastiveLoss(nn.Module):
                 "chunk_tower": "base model (fixed chunk-embedding table)" if self.chunk_table is not None
                 else "same (siamese)",
                 "false_negatives": "chunks whose concepts include the query's KG nodes or whose text contains "
-                                   "the query are not negatives"}
+                                   "the query are not negatives", **self.card_notes}
 
     @property
     def citation(self) -> str:

@@ -37,7 +37,7 @@ import torch
 
 from clinsynth.errors import InputError
 from clinsynth.params import ConfigError, NonNegativeInt
-from clinsynth.retrieval.encoder import encode, set_lengths
+from clinsynth.retrieval.encoder import encode, set_determinism, set_lengths
 from clinsynth.retrieval.losses import LossConfig, MaskedContrastiveLoss
 from clinsynth.retrieval.pairs import Pair, TrainChunk
 from clinsynth.training.history import History, fingerprint, state_digest
@@ -94,12 +94,6 @@ class StageResult:
     seconds: float
     history: History = dataclasses.field(default_factory=History)  # per-step {step, loss, learning_rate}
     resumed_from: int = 0  # the checkpoint step this run started from (0: from the start)
-
-
-def set_determinism(seed: int, threads: int) -> None:
-    torch.manual_seed(seed)
-    torch.set_num_threads(threads)
-    torch.use_deterministic_algorithms(True)
 
 
 def freeze(model: torch.nn.Module, embeddings: bool, layers: int) -> None:
@@ -174,9 +168,23 @@ def training_arguments(output_dir: str, stage: StageConfig, cfg: TrainConfig, se
         router_mapping=COLUMNS, disable_tqdm=not progress)
 
 
+def describe_card(model: SentenceTransformer, name: str, tune: str, dataset_name: str,
+                  base_model: str | None) -> None:
+    """Our model card data: what the folder is (a query tower only with ``tune: query``), base model, pairs."""
+    card = model.model_card_data
+    base = base_model or "the untrained model"
+    card.model_name = (f"clinsynth retriever {name}: query tower; chunks are embedded by the base model {base} "
+                       "(tune: query, the chunk tower was kept fixed)" if tune == "query"
+                       else f"clinsynth retriever {name}: one siamese encoder for queries and chunks (tune: shared)")
+    card.train_datasets = [{"name": dataset_name}]
+    card.add_tags(["clinsynth", f"tune:{tune}", "dense-retrieval"])
+    if base_model is not None:
+        card.base_model = base_model  # a local model spec: the card cannot look it up on the Hub (offline)
+
+
 def train_stage(name: str, model: SentenceTransformer, pairs: Sequence[Pair], chunks: Mapping[str, TrainChunk],
                 cfg: TrainConfig, stage: StageConfig, seed: int, frozen: tuple[torch.Tensor, dict[str, int]] | None,
-                checkpoint_dir: Path | None = None, dataset_name: str | None = None,
+                checkpoint_dir: Path | None = None, dataset_name: str | None = None, base_model: str | None = None,
                 callbacks: Sequence[TrainerCallback] = (), progress: bool = True) -> StageResult:
     """Train ``model`` in place on ``pairs`` for ``stage.max_steps`` steps with a fresh trainer.
 
@@ -190,8 +198,10 @@ def train_stage(name: str, model: SentenceTransformer, pairs: Sequence[Pair], ch
         raise InputError(f"{name}: no training pairs")
     set_determinism(seed, cfg.threads)
     table, rows = frozen if frozen is not None else (None, None)
-    loss = MaskedContrastiveLoss(model, pairs, chunks, cfg.loss, table, rows)
-    model.model_card_data.train_datasets = [{"name": dataset_name or name}]
+    notes = {k: getattr(cfg, k) for k in ("tune", "freeze_embeddings", "freeze_layers", "query_max_length",
+                                          "chunk_max_length", "threads")}
+    loss = MaskedContrastiveLoss(model, pairs, chunks, cfg.loss, table, rows, notes)
+    describe_card(model, name, "query" if frozen is not None else "shared", dataset_name or name, base_model)
     every = cfg.checkpoint_every if checkpoint_dir is not None else 0
     resume = None
     with tempfile.TemporaryDirectory(prefix=f"train_retriever_{name}_") as scratch:
@@ -230,13 +240,14 @@ def train_retriever(model_factory: Callable[[], SentenceTransformer],
                     cfg: TrainConfig, seed: int,
                     on_stage_end: Callable[[str, SentenceTransformer, StageResult], None] | None = None,
                     checkpoints: Path | str | None = None, datasets: Mapping[str, str] | None = None,
-                    callbacks: Sequence[TrainerCallback] = (),
+                    base_model: str | None = None, callbacks: Sequence[TrainerCallback] = (),
                     progress: bool = True) -> tuple[list[StageResult], float]:
     """Build the model with ``model_factory``, train the stages in order on the same weights.
 
     A stage without pairs is skipped (0 steps) and its model is the previous stage's weights.
     ``checkpoints``: the folder under which each stage keeps ``train_retriever_<stage>/``; ``datasets``:
-    stage name -> the training data's name in the model card (default: the stage name).
+    stage name -> the training data's name in the model card (default: the stage name); ``base_model``: the
+    model spec the card names as base model.
 
     Returns the stage results and the seconds spent embedding chunks up front. With ``tune: query``
     the chunk tower is the untrained model: every stage's chunks are embedded once, before stage I.
@@ -252,14 +263,16 @@ def train_retriever(model_factory: Callable[[], SentenceTransformer],
     frozen = chunk_table(model, stages, chunks, cfg, progress) if cfg.tune == "query" else None
     encode_seconds = time.perf_counter() - start
     freeze(model[0].auto_model, cfg.freeze_embeddings, cfg.freeze_layers)
-    results = []
+    results: list[StageResult] = []
     for k, (name, pairs, stage) in enumerate(stages):
         if not pairs:  # e.g. every LLM reply rejected: the stage keeps the previous weights, reported as 0 steps
             results.append(StageResult(name, 0, 0, 0.0, 0.0, 0.0))
         else:
             directory = Path(checkpoints) / f"train_retriever_{name}" if checkpoints is not None else None
+            before = [(datasets or {}).get(r.name, r.name) for r in results if r.steps]
+            label = (datasets or {}).get(name, name) + (f" (after {', '.join(before)})" if before else "")
             results.append(train_stage(name, model, pairs, chunks, cfg, stage, seed + k, frozen, directory,
-                                       (datasets or {}).get(name), callbacks, progress))
+                                       label, base_model, callbacks, progress))
         if on_stage_end is not None:
             on_stage_end(name, model, results[-1])
     return results, encode_seconds

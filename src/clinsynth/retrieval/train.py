@@ -153,6 +153,17 @@ def _resume_point(directory: Path, key: str) -> str | None:
     return str(newest)
 
 
+def _quiet_progress():
+    """The trainer's tqdm bar (rate, ETA, left on screen) without its per-step log-dict prints (the history file has them)."""
+    from transformers.trainer_callback import ProgressCallback
+
+    class QuietProgress(ProgressCallback):
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            return None
+
+    return QuietProgress()
+
+
 def training_arguments(output_dir: str, stage: StageConfig, cfg: TrainConfig, seed: int, n_pairs: int,
                        checkpoint_every: int, progress: bool):
     from sentence_transformers import SentenceTransformerTrainingArguments
@@ -213,6 +224,11 @@ def train_stage(name: str, model: SentenceTransformer, pairs: Sequence[Pair], ch
                                   progress)
         trainer = SentenceTransformerTrainer(model=model, args=args, loss=loss, callbacks=list(callbacks),
                                              train_dataset=pair_dataset(pairs, chunks, frozen is None))
+        if progress:
+            from transformers.trainer_callback import ProgressCallback
+
+            trainer.remove_callback(ProgressCallback)
+            trainer.add_callback(_quiet_progress())
         start = time.perf_counter()
         trainer.train(resume_from_checkpoint=resume)
         seconds = time.perf_counter() - start

@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 import torch  # noqa: E402
 
 from clinsynth.records import read_jsonl  # noqa: E402
-from clinsynth.retrieval.encoder import encode_texts, load_pretrained, load_retriever  # noqa: E402
+from clinsynth.retrieval.encoder import encode, load_chunk_tower, load_retriever  # noqa: E402
 
 
 def main() -> None:
@@ -37,13 +37,13 @@ def main() -> None:
     ap.add_argument("--scale", type=int, default=100_000, help="also time exact search over N random vectors (0: skip)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    query_model, tokenizer, meta = load_retriever(args.model)
-    chunk_model, chunk_tok = (query_model, tokenizer) if meta["chunk_tower"] == "same" else load_pretrained(meta["chunk_tower"])
+    query_model, meta = load_retriever(args.model)
+    chunk_model = load_chunk_tower(args.model, meta)
     chunks = list(read_jsonl(args.chunks_file))
     chunks = chunks[:args.chunks] if args.chunks else chunks
     texts = [c["text"] for c in chunks]
     wall, cpu = time.perf_counter(), time.process_time()
-    index = encode_texts(chunk_model, chunk_tok, texts, meta["chunk_max_length"], args.batch_size, desc="encode")
+    index = encode(chunk_model, texts, "document", args.batch_size)
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     print(f"encode: {len(texts)} chunks in {wall:.1f} s wall / {cpu:.1f} s CPU -> {len(texts) / wall:.1f} chunks/s "
           f"({args.threads} thread(s), batch {args.batch_size}, max {meta['chunk_max_length']} tokens); "
@@ -56,7 +56,7 @@ def main() -> None:
     with torch.inference_mode():
         for k in range(args.queries):
             t0 = time.perf_counter()
-            q = encode_texts(query_model, tokenizer, [terms[k % len(terms)]], meta["query_max_length"], 1, progress=False)
+            q = encode(query_model, [terms[k % len(terms)]], "query", 1, progress=False)
             t1 = time.perf_counter()
             torch.topk(index @ q[0], k=min(10, len(index)))
             t2 = time.perf_counter()

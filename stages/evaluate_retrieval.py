@@ -1,4 +1,7 @@
-"""Stage evaluate_retrieval: MRR/MAP/Recall@k per patient for BM25, the untuned encoder, stage I, stage I+II."""
+"""Stage evaluate_retrieval: MRR/MAP/Recall@k per patient for BM25, the untuned encoder, stage I, stage I+II.
+
+The models are loaded with ``SentenceTransformer``; retriever.json says which chunk tower each one uses.
+"""
 
 from __future__ import annotations
 
@@ -11,8 +14,8 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 from clinsynth.params import load_base, load_params  # noqa: E402
 from clinsynth.records import read_jsonl, write_json  # noqa: E402
+from clinsynth.retrieval.encoder import set_determinism  # noqa: E402
 from clinsynth.retrieval.evaluation import EvaluateRetrievalConfig, evaluate_systems, retriever_systems  # noqa: E402
-from clinsynth.training.cross_encoder import set_determinism  # noqa: E402
 
 
 def main() -> None:

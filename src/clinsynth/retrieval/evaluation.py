@@ -1,18 +1,21 @@
 """Per-patient retrieval over the held-out query set, for BM25 and any number of dense encoders.
 
 Each query searches only its own patient's chunks. A dense system is a
-(query tower, chunk tower) pair; systems sharing a chunk tower (``tune: query`` retrievers and the
-untuned encoder all keep the pre-trained chunk tower) share one chunk encoding.
+(query tower, chunk tower) pair of ``SentenceTransformer`` models; systems sharing a chunk tower
+(``tune: query`` retrievers and the untuned encoder all keep the pre-trained chunk tower) share one
+chunk encoding. Queries go through ``encode_query`` cut at ``query_max_length`` tokens, chunks through
+``encode_document`` cut at ``chunk_max_length``: mean pooling, L2-normalised, scored by cosine (dot).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import logging
 import time
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -20,16 +23,21 @@ import torch
 from clinsynth.errors import InputError
 from clinsynth.params import PositiveInt
 from clinsynth.records import read_json
-from clinsynth.retrieval.encoder import META_FILE, encode_texts, load_pretrained, load_retriever
+from clinsynth.retrieval.encoder import META_FILE, encode, load_chunk_tower, load_encoder, set_lengths
 from clinsynth.retrieval.metrics import bm25_scores, rank_by_scores, report
+
+if TYPE_CHECKING:
+    from sentence_transformers import SentenceTransformer
+
+log = logging.getLogger(__name__)
 
 
 @dataclasses.dataclass(frozen=True)
 class DenseSystem:
     name: str
-    load_query_tower: Callable[[], tuple[torch.nn.Module, Any]]  # -> (model, tokenizer)
+    load_query_tower: Callable[[], SentenceTransformer]
     chunk_tower: str  # key of the chunk tower (systems with the same key share chunk embeddings)
-    load_chunk_tower: Callable[[], tuple[torch.nn.Module, Any]]
+    load_chunk_tower: Callable[[], SentenceTransformer]
     query_max_length: PositiveInt = 32
     chunk_max_length: PositiveInt = 256
 
@@ -43,9 +51,17 @@ class EvaluateRetrievalConfig:
 
 
 def dense_system(name: str, path: Path | None, base_model: str, meta: dict) -> DenseSystem:
+    """``path`` None: the untuned ``base_model`` for both towers; else the retriever saved at ``path``."""
     tower = base_model if path is None or meta["chunk_tower"] != "same" else str(path)
-    load_query = (lambda: load_pretrained(base_model)) if path is None else (lambda: load_retriever(path)[:2])
-    load_chunk = (lambda: load_pretrained(tower)) if tower == base_model else (lambda: load_retriever(path)[:2])
+
+    def load_query() -> SentenceTransformer:
+        model = load_encoder(base_model if path is None else path)
+        set_lengths(model, meta["query_max_length"], meta["chunk_max_length"])
+        return model
+
+    def load_chunk() -> SentenceTransformer:
+        return load_query() if path is None else load_chunk_tower(path, meta)
+
     return DenseSystem(name, load_query, tower, load_chunk, meta["query_max_length"], meta["chunk_max_length"])
 
 
@@ -100,18 +116,20 @@ def evaluate_systems(queries: Sequence[Mapping[str, Any]], chunks: Sequence[Mapp
     for system in systems:
         if system.chunk_tower not in chunk_cache:
             start = time.perf_counter()
-            model, tokenizer = system.load_chunk_tower()
+            model = system.load_chunk_tower()
+            set_lengths(model, system.query_max_length, system.chunk_max_length)
             flat = [c for p in sorted(by_patient) for c in by_patient[p]]
-            vectors = encode_texts(model, tokenizer, [c["text"] for c in flat], system.chunk_max_length, batch_size,
-                                   progress, desc=f"encode chunks ({system.chunk_tower})")
+            log.info("encode chunks (%s): %d", system.chunk_tower, len(flat))
+            vectors = encode(model, [c["text"] for c in flat], "document", batch_size, progress)
             chunk_cache[system.chunk_tower] = {p: vectors[[k for k, c in enumerate(flat) if c["patient_id"] == p]]
                                                for p in by_patient}
             timing[f"encode_chunks_seconds:{system.chunk_tower}"] = time.perf_counter() - start
             timing["chunks"] = len(flat)
         start = time.perf_counter()
-        model, tokenizer = system.load_query_tower()
-        q_vectors = encode_texts(model, tokenizer, [q["text"] for q in queries], system.query_max_length, batch_size,
-                                 progress, desc=f"encode queries ({system.name})")
+        model = system.load_query_tower()
+        set_lengths(model, system.query_max_length, system.chunk_max_length)
+        log.info("encode queries (%s): %d", system.name, len(queries))
+        q_vectors = encode(model, [q["text"] for q in queries], "query", batch_size, progress)
         c_vectors = chunk_cache[system.chunk_tower]
         results[system.name] = report(queries, rank_all(
             queries, by_patient, lambda p, idx: (q_vectors[idx] @ c_vectors[p].T).numpy(), seed))

@@ -9,7 +9,8 @@ from clinsynth.retrieval.encoder import encode, load_chunk_tower, load_retriever
 from clinsynth.retrieval.evaluation import DenseSystem, evaluate_systems
 from clinsynth.retrieval.pairs import PairsConfig, knowledge_pairs, llm_pairs
 from clinsynth.retrieval.queryset import QuerySetConfig, build_queryset
-from clinsynth.retrieval.train import FINGERPRINT_FILE, StageConfig, TrainConfig, train_retriever
+from clinsynth.retrieval.train import StageConfig, TrainConfig, train_retriever
+from clinsynth.training.history import FINGERPRINT
 
 SEED = 13
 TINY = TrainConfig(query_max_length=16, chunk_max_length=64, freeze_embeddings=False, threads=1, encode_batch_size=8,
@@ -140,7 +141,7 @@ def test_resume_from_checkpoint_gives_the_uninterrupted_weights(tmp_path, tiny_f
         train_retriever(tiny_factory, stages, training_data[2], cfg, SEED, checkpoints=ckpt,
                         callbacks=[StopAfterSave(4)], progress=False)
     folder = ckpt / "train_retriever_stage1"
-    assert (folder / FINGERPRINT_FILE).is_file() and (folder / "checkpoint-4").is_dir()
+    assert (folder / FINGERPRINT).is_file() and (folder / "checkpoint-4").is_dir()
     resumed, _ = train_retriever(tiny_factory, stages, training_data[2], cfg, SEED,
                                  lambda name, m, r: final.update(resumed=weights(m)), checkpoints=ckpt,
                                  progress=False)

@@ -15,7 +15,7 @@ Deterministic for a seed, thread count and data (``torch.use_deterministic_algor
 
 Checkpoints: with ``checkpoint_every`` > 0 and a ``checkpoints`` folder, stage S saves the trainer's
 state every ``checkpoint_every`` steps under ``<checkpoints>/train_retriever_<S>/checkpoint-<step>/``
-next to ``fingerprint.txt`` (settings, seed, data, the weights the stage starts from); a rerun resumes
+next to ``fingerprint.json`` (``Checkpointer.trainer_resume``; settings, seed, data, the weights the stage starts from); a rerun resumes
 from the newest checkpoint when the fingerprint matches and discards the folder when it does not. The
 folder is deleted when the stage completes (a kill in stage II retrains stage I, to the same weights,
 then resumes stage II).
@@ -26,7 +26,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import logging
-import shutil
 import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -41,14 +40,13 @@ from clinsynth.params import ConfigError, NonNegativeInt
 from clinsynth.retrieval.encoder import encode, set_determinism, set_lengths
 from clinsynth.retrieval.losses import LossConfig, MaskedContrastiveLoss
 from clinsynth.retrieval.pairs import Pair, TrainChunk
-from clinsynth.training.history import History, fingerprint, state_digest
+from clinsynth.training.history import Checkpointer, History, fingerprint, state_digest
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
     from transformers import TrainerCallback
 
 log = logging.getLogger(__name__)
-FINGERPRINT_FILE = "fingerprint.txt"
 COLUMNS = {"query": "query", "chunk": "document"}  # dataset column -> task (truncation length) it is tokenized as
 
 
@@ -138,22 +136,6 @@ def _tensor_digest(t: torch.Tensor | None) -> str:
     return "" if t is None else hashlib.sha256(t.contiguous().view(torch.uint8).numpy().tobytes()).hexdigest()
 
 
-def _resume_point(directory: Path, key: str) -> str | None:
-    """The newest complete checkpoint in ``directory`` if its fingerprint is ``key``; a stale folder is deleted."""
-    marker = directory / FINGERPRINT_FILE
-    if directory.exists() and (not marker.is_file() or marker.read_text(encoding="utf-8").strip() != key):
-        log.warning("%s: checkpoints of another run (settings, seed, data or model changed); discarded", directory)
-        shutil.rmtree(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    marker.write_text(key + "\n", encoding="utf-8")
-    done = [d for d in directory.glob("checkpoint-*") if (d / "trainer_state.json").is_file()]
-    if not done:
-        return None
-    newest = max(done, key=lambda d: int(d.name.rsplit("-", 1)[1]))
-    log.info("%s: resuming from %s", directory, newest.name)
-    return str(newest)
-
-
 def _quiet_progress():
     """The trainer's tqdm bar (rate, ETA, left on screen) without its per-step log-dict prints (the history file has them)."""
     from transformers.trainer_callback import ProgressCallback
@@ -214,13 +196,14 @@ def train_stage(name: str, model: SentenceTransformer, pairs: Sequence[Pair], ch
                                           "chunk_max_length", "threads")}
     loss = MaskedContrastiveLoss(model, pairs, chunks, cfg.loss, table, rows, notes)
     describe_card(model, name, "query" if frozen is not None else "shared", dataset_name or name, base_model)
-    every = cfg.checkpoint_every if checkpoint_dir is not None else 0
+    checkpoint = Checkpointer(checkpoint_dir, cfg.checkpoint_every)
+    every = checkpoint.every
     resume = None
     with tempfile.TemporaryDirectory(prefix=f"train_retriever_{name}_") as scratch:
         if every:
             key = fingerprint("train_retriever", name, cfg, stage, seed, _data_digest(pairs, chunks),
                               state_digest(model), _tensor_digest(table))
-            resume = _resume_point(checkpoint_dir, key)
+            resume = checkpoint.trainer_resume(key)
         args = training_arguments(str(checkpoint_dir) if every else scratch, stage, cfg, seed, len(pairs), every,
                                   progress)
         trainer = SentenceTransformerTrainer(model=model, args=args, loss=loss, callbacks=list(callbacks),
@@ -235,8 +218,7 @@ def train_stage(name: str, model: SentenceTransformer, pairs: Sequence[Pair], ch
         seconds = time.perf_counter() - start
     history = History({"step": r["step"], "loss": float(r["loss"]), "learning_rate": float(r["learning_rate"])}
                       for r in trainer.state.log_history if "loss" in r)
-    if every:
-        shutil.rmtree(checkpoint_dir, ignore_errors=True)
+    checkpoint.finish()
     model.eval()
     resumed = int(Path(resume).name.rsplit("-", 1)[1]) if resume else 0
     return StageResult(name, len(history), len(pairs), history.loss_first(), history.loss_last(), seconds, history,

@@ -40,7 +40,7 @@ from clinsynth.params import ConfigError, NonNegativeInt
 from clinsynth.retrieval.encoder import encode, set_determinism, set_lengths
 from clinsynth.retrieval.losses import LossConfig, MaskedContrastiveLoss
 from clinsynth.retrieval.pairs import Pair, TrainChunk
-from clinsynth.training.history import Checkpointer, History, fingerprint, state_digest
+from clinsynth.training.history import Checkpointer, History, fingerprint, history_from_log, state_digest
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
@@ -216,8 +216,7 @@ def train_stage(name: str, model: SentenceTransformer, pairs: Sequence[Pair], ch
         start = time.perf_counter()
         trainer.train(resume_from_checkpoint=resume)
         seconds = time.perf_counter() - start
-    history = History({"step": r["step"], "loss": float(r["loss"]), "learning_rate": float(r["learning_rate"])}
-                      for r in trainer.state.log_history if "loss" in r)
+    history = history_from_log(trainer.state.log_history)
     checkpoint.finish()
     model.eval()
     resumed = int(Path(resume).name.rsplit("-", 1)[1]) if resume else 0

@@ -76,6 +76,13 @@ class History:
         return [{k: float(f"{v:.{digits}g}") if isinstance(v, float) else v for k, v in r.items()} for r in self.rows]
 
 
+def history_from_log(log_history: Sequence[dict[str, Any]]) -> History:
+    """History rows from a Trainer's ``state.log_history`` (``logging_steps=1``: one ``loss`` entry a step,
+    its ``learning_rate`` the one the step used); the end-of-training summary has no ``loss`` and is skipped."""
+    return History({"step": r["step"], "loss": float(r["loss"]), "learning_rate": float(r["learning_rate"])}
+                   for r in log_history if "loss" in r)
+
+
 def current_lr(optimizer: torch.optim.Optimizer) -> float:
     """The learning rate of the optimizer's first parameter group (the one the next ``step()`` uses)."""
     return float(optimizer.param_groups[0]["lr"])

@@ -32,7 +32,7 @@ from clinsynth.errors import InputError
 from clinsynth.training import precision
 from clinsynth.params import Fraction, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt
 from clinsynth.training.cross_encoder import freeze_lower_layers, set_determinism
-from clinsynth.training.history import Checkpointer, History, fingerprint, state_digest
+from clinsynth.training.history import Checkpointer, History, fingerprint, history_from_log, state_digest
 
 Span = tuple[int, int]
 IGNORE = -100
@@ -206,13 +206,6 @@ class _StepHistory:
                 outer.bar.close()
 
         return StepCallback()
-
-
-def history_from_log(log_history: Sequence[dict[str, Any]]) -> History:
-    """History rows from a Trainer's ``state.log_history`` (``logging_steps=1``: one ``loss`` entry a step,
-    its ``learning_rate`` the one the step used); the end-of-training summary has no ``loss`` and is skipped."""
-    return History({"step": r["step"], "loss": float(r["loss"]), "learning_rate": float(r["learning_rate"])}
-                   for r in log_history if "loss" in r)
 
 
 def training_arguments(cfg: NerConfig, seed: int, output_dir: str, save_every: int, progress: bool):

@@ -29,7 +29,7 @@ def test_chromium_builds_every_section_and_figure(fixture_page, tmp_path):
     ids = re.findall(r'<section[^>]* id="([^"]+)"', dom)
     assert ids == re.findall(r'<section[^>]* id="([^"]+)"', fixture_page)   # every section the page has, in order
     with_data = ["rephrase", "kg_notes", "brat_augment"]   # the fixtures have files for these; retrieval, fhir_qa: none
-    assert ids == ["summary", "missing"] + [f"{r}-{part}" if part else f"recipe-{r}" for r in with_data
+    assert ids == ["verdicts", "summary", "missing"] + [f"{r}-{part}" if part else f"recipe-{r}" for r in with_data
                                            for part in ("", "samples", "quality", "downstream", "plots")] + \
         ["recipe-retrieval", "recipe-fhir_qa"]
     images = re.findall(r'<img class="plot" data-plot="([^"]+)"[^>]* src="data:image/png;base64,', dom)

@@ -29,11 +29,13 @@ CURVE_SUFFIXES = (".json", ".csv", ".tsv")
 
 @dataclasses.dataclass(frozen=True)
 class Curve:
-    """One plot file: series name -> points ``(x, y)``, x named ``x_label``."""
+    """One plot file: series name -> points ``(x, y)``, x named ``x_label``; or, for a confusion file (rows
+    ``{"actual", "predicted"}``, dvc template ``confusion``), its ``pairs`` and no series."""
 
     name: str
     x_label: str
     series: dict[str, list[tuple[float, float]]]
+    pairs: tuple[tuple[str, str], ...] = ()  # (actual, predicted) per row of a confusion file
 
 
 class ReportInputError(InputError):
@@ -90,6 +92,8 @@ class ReportInputs:
 # metrics files named after their task rather than their recipe
 STEM_RECIPES = {"icd": "kg_notes", "train_ner_baseline": "brat_augment", "train_ner_augmented": "brat_augment",
                 "train_fhir_relevance": "fhir_qa"}  # training histories (metrics/plots/<stage>[_<variant>].json)
+# curve files named after their stage: stem prefix -> recipe (train_icd_<variant>_<arm>, confusion_icd_<variant>_<arm>)
+PREFIX_RECIPES = {"train_icd_": "kg_notes", "confusion_icd_": "kg_notes"}
 # report sections named otherwise than their switch in recipes.enabled
 SWITCHES = {"retrieval": "retrieval_queries", "kg_notes_lora": "kg_notes"}
 # gated corpora shown in a section named otherwise (retrieval_queries' queries beside the retrieval metrics)
@@ -112,6 +116,9 @@ def recipe_of(path: str, recipes: list[str]) -> str | None:
     stem = Path(path).stem
     if STEM_RECIPES.get(stem) in recipes:
         return STEM_RECIPES[stem]
+    prefixed = next((r for prefix, r in PREFIX_RECIPES.items() if stem.startswith(prefix)), None)
+    if prefixed in recipes:
+        return prefixed
     matches = [r for r in recipes if stem == r or stem.startswith(r + "_") or stem.endswith("_" + r)]
     return max(matches, key=len) if matches else None
 
@@ -133,6 +140,8 @@ def read_curve(path: Path) -> Curve:
     if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
         raise ReportInputError(f"{path}: expected a list of rows (objects), got {type(rows).__name__}")
     keys = list(dict.fromkeys(k for r in rows for k in r))
+    if rows and set(keys) == {"actual", "predicted"}:
+        return Curve(path.stem, "actual", {}, tuple((str(r["actual"]), str(r["predicted"])) for r in rows))
     x = next((k for k in ("step", "epoch", "x", "iteration") if k in keys), None)
     series = {k: [(r[x] if x else i, r[k]) for i, r in enumerate(rows) if is_number(r.get(k))]
               for k in keys if k != x}

@@ -57,6 +57,33 @@ def curve_png(curve: Curve, y_label: str = "loss") -> bytes:
         return _png(fig)
 
 
+def confusion_png(curve: Curve) -> bytes:
+    """Counts of (actual, predicted) pairs as a heatmap: actual codes as rows, predicted as columns (sorted)."""
+    actual = sorted({a for a, _ in curve.pairs})
+    predicted = sorted({p for _, p in curve.pairs})
+    counts = [[0] * len(predicted) for _ in actual]
+    for a, p in curve.pairs:
+        counts[actual.index(a)][predicted.index(p)] += 1
+    side = max(3.6, 0.22 * max(len(actual), len(predicted)) + 1.6)
+    with matplotlib.rc_context(STYLE | {"axes.grid": False}):
+        fig = Figure(figsize=(side + 0.8, side))
+        ax = fig.add_subplot()
+        image = ax.imshow(counts, cmap="Blues", aspect="auto")
+        ax.set_xticks(range(len(predicted)), predicted, rotation=90, fontsize=6)
+        ax.set_yticks(range(len(actual)), actual, fontsize=6)
+        for i, row in enumerate(counts):
+            for j, n in enumerate(row):
+                if n:
+                    ax.text(j, i, str(n), ha="center", va="center", fontsize=5,
+                            color="white" if n > max(map(max, counts)) / 2 else "black")
+        hits = sum(a == p for a, p in curve.pairs)
+        ax.set(title=f"{curve.name} ({hits}/{len(curve.pairs)} on the diagonal)", xlabel="predicted",
+               ylabel="actual")
+        fig.colorbar(image, ax=ax, shrink=0.6)
+        fig.tight_layout()
+        return _png(fig)
+
+
 def deltas_png(comparisons: list[Comparison], title: str) -> bytes:
     """Relative change (augmented vs baseline, %) per metric; green where the augmented run is better."""
     shown = [c for c in comparisons if c.relative is not None]

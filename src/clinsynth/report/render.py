@@ -14,8 +14,8 @@ from typing import Any
 
 from clinsynth.report.compare import Comparison, as_matrix, flatten, is_number, pair_comparisons, unpaired
 from clinsynth.report.highlight import highlight_html
-from clinsynth.report.inputs import RecipeInputs, ReportInputs, Sample
-from clinsynth.report.plots import curve_png, data_uri, deltas_png, histogram_png
+from clinsynth.report.inputs import Curve, RecipeInputs, ReportInputs, Sample
+from clinsynth.report.plots import confusion_png, curve_png, data_uri, deltas_png, histogram_png
 
 CSS = """
 body{font:14px/1.45 "DejaVu Sans",system-ui,sans-serif;margin:0 auto;max-width:1180px;padding:0 20px 40px;color:#1f2328}
@@ -244,6 +244,11 @@ def render_downstream(r: RecipeInputs, lower_is_better: list[str]) -> tuple[str,
     return f'<section id="{slug(r.name)}-downstream"><h3>Downstream metrics</h3>{"".join(parts)}</section>', figures
 
 
+def plot_png(curve: Curve) -> bytes:
+    """A confusion file's heatmap, any other curve file's lines."""
+    return confusion_png(curve) if curve.pairs else curve_png(curve)
+
+
 def render_recipe(r: RecipeInputs, inputs: ReportInputs) -> str:
     if not r.enabled:
         return (f'<section class="recipe" id="recipe-{slug(r.name)}"><h2>Recipe: {esc(r.name)}</h2>'
@@ -253,7 +258,7 @@ def render_recipe(r: RecipeInputs, inputs: ReportInputs) -> str:
                 f'<p class="note">Nothing listed yet (see <a href="#missing">Missing</a>).</p></section>')
     quality, quality_figures = render_quality(r)
     downstream, delta_figures = render_downstream(r, inputs.lower_is_better)
-    curves = [figure(curve_png(c), f"{r.name}-curve-{slug(c.name)}", f"{c.name} curves") for c in r.curves]
+    curves = [figure(plot_png(c), f"{r.name}-curve-{slug(c.name)}", f"{c.name} curves") for c in r.curves]
     plots = "".join(curves + delta_figures + quality_figures) or '<p class="note">No plots.</p>'
     return (f'<section class="recipe" id="recipe-{slug(r.name)}"><h2>Recipe: {esc(r.name)}</h2>'
             f"{render_samples(r, inputs.ngram, inputs.max_chars)}{quality}{downstream}"
@@ -280,7 +285,7 @@ def leakage_rows(inputs: ReportInputs) -> list[dict[str, Any]]:
 
 def render_report(inputs: ReportInputs) -> str:
     nav = "".join(f'<a href="#recipe-{slug(r.name)}">{esc(r.name)}</a>' for r in inputs.recipes)
-    pipeline_curves = "".join(figure(curve_png(c), f"pipeline-curve-{slug(c.name)}", f"{c.name} curves")
+    pipeline_curves = "".join(figure(plot_png(c), f"pipeline-curve-{slug(c.name)}", f"{c.name} curves")
                               for c in inputs.pipeline_curves)
     body = [
         "<header><h1>clinsynth report</h1><p class=\"note\">Built by <code>dvc repro report</code> "

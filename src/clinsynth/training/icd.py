@@ -155,7 +155,8 @@ def embed_texts(tokenizer: Any, model: torch.nn.Module, texts: Sequence[str], cf
     torch.use_deterministic_algorithms(True)
     model.eval()
     parts = []
-    for i in tqdm(range(0, len(texts), cfg.batch_size), desc="embed notes", unit="batch", disable=not progress):
+    for i in tqdm(range(0, len(texts), cfg.batch_size), desc="embed notes", unit="batch", leave=True,
+                  disable=not progress):
         batch = tokenizer(list(texts[i:i + cfg.batch_size]), truncation=True, max_length=cfg.max_length,
                           padding=True, return_tensors="pt")
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16):

@@ -1,5 +1,6 @@
 """Stage pretrain@rephrase-<corpus>: equal-token-budget decoder (from scratch) + encoder (continued MLM) on one corpus,
-scored on the held-out real split. Writes models/rephrase/<corpus>/, metrics/rephrase/<corpus>.json."""
+scored on the held-out real split. Writes models/rephrase/<corpus>/ (each model with a README.md model card),
+metrics/rephrase/<corpus>.json."""
 
 from __future__ import annotations
 
@@ -23,8 +24,11 @@ def main(corpus_name: str) -> None:
     tokenizer = lm.load_tokenizer(cfg.tokenizer)
     run = pretrain_corpus(corpus, chunks, tokenizer, cfg, base.seed, started,
                           str(Path(base.paths.checkpoints) / f"pretrain_{corpus_name}"))
+    cards = {"decoder": lm.model_card("decoder", corpus_name, run.decoder, run.metrics["decoder"], cfg.eval_split, True),
+             "encoder": lm.model_card("encoder", corpus_name, run.encoder, run.metrics["encoder"], cfg.eval_split,
+                                      run.encoder_vocab.vocab_map is not None)}
     lm.save_models(Path(cfg.models_dir) / corpus_name, run.decoder, run.vocab, tokenizer, run.encoder,
-                   run.encoder_tokenizer, run.encoder_vocab, run.history)
+                   run.encoder_tokenizer, run.encoder_vocab, run.history, cards)
     write_json(Path(cfg.metrics_dir) / f"{corpus_name}.json", {"corpus": corpus_name, **run.metrics})
     timing = run.timing | {"total_s": time.perf_counter() - started}
     write_json(Path(base.paths.metrics) / "timing" / f"pretrain_{corpus_name}.json",

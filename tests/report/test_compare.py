@@ -1,5 +1,7 @@
 """Flattening, baseline/augmented pairing, direction of improvement, matrix detection, recipe of a file."""
 
+import dataclasses
+
 import pytest
 
 from clinsynth.report.compare import as_matrix, flatten, pair_comparisons, unpaired
@@ -50,7 +52,22 @@ def test_matrix_is_a_mapping_of_scalar_rows():
     ("metrics/quality_kg_notes.json", "kg_notes"), ("metrics/generate_rephrase.json", "rephrase"),
     ("metrics/rephrase.json", "rephrase"), ("metrics/rephrase_corpora.json", "rephrase"),
     ("metrics/fhir_qa_testset.json", "fhir_qa"), ("metrics/plots/brat_augment_ner_loss.csv", "brat_augment"),
-    ("metrics/sample_rephrase.json", "rephrase"), ("metrics/kg.json", None), ("metrics/kg_build.json", None), ("metrics/fhir_ingest.json", None),
+    ("metrics/sample_rephrase.json", "rephrase"), ("metrics/plots/train_icd_full_v1_augmented.json", "kg_notes"),
+    ("metrics/plots/confusion_icd_baseline_v1_baseline.json", "kg_notes"), ("metrics/kg.json", None), ("metrics/kg_build.json", None), ("metrics/fhir_ingest.json", None),
 ])
 def test_a_file_belongs_to_the_recipe_its_name_starts_with(path, recipe):
     assert recipe_of(path, ["rephrase", "kg_notes", "brat_augment", "retrieval", "fhir_qa"]) == recipe
+
+
+def test_an_icd_confusion_file_is_read_as_counts_and_drawn_as_a_heatmap(tmp_path):
+    from clinsynth.records import write_json
+    from clinsynth.report.inputs import Confusion, read_curve
+    from clinsynth.report.plots import plot_png
+
+    path = tmp_path / "confusion_icd_full_v1_augmented.json"
+    write_json(path, [{"actual": "E11.9", "predicted": "E11.9"}, {"actual": "I10", "predicted": "E11.9"}])
+    confusion = read_curve(path)
+    assert isinstance(confusion, Confusion) and confusion.labels == ["E11.9", "I10"]
+    assert confusion.counts == [[1, 0], [1, 0]]
+    fewer = dataclasses.replace(confusion, counts=[[1, 0], [0, 0]])
+    assert plot_png(confusion).startswith(b"\x89PNG") and plot_png(confusion) != plot_png(fewer)

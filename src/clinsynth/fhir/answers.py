@@ -92,7 +92,7 @@ def evaluate_answers(questions: Sequence[Question], requests: Sequence[Request],
         raise ValueError(f"evaluate_answers: {len(questions)} questions but {len(requests)} requests")
     replies = {}
     items = backend.generate(requests) if cache is None else (o.result for o in run_requests(requests, backend, cache))
-    for item in tqdm(items, total=len(requests), desc="answer questions", unit="q", disable=not progress):
+    for item in tqdm(items, total=len(requests), desc="answer questions", unit="q", leave=True, disable=not progress):
         replies[item.request_id] = item
     rows = []
     for q, req in zip(questions, requests):

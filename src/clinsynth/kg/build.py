@@ -204,7 +204,7 @@ def build_default_kg(cfg: KGSelection, progress: bool = True) -> BuiltKG:
     """Read every package source, select by ``cfg``, join and link; returns triples per file + metrics."""
     from tqdm import tqdm
 
-    steps = tqdm(total=6, desc="kg_build", unit="step", disable=not progress)  # the package reads take most of the time
+    steps = tqdm(total=6, desc="kg_build", unit="step", leave=True, disable=not progress)  # the package reads take most of the time
 
     def done(name: str) -> None:
         steps.set_postfix_str(f"{name} done")

@@ -309,7 +309,7 @@ def run_training(model: torch.nn.Module, inputs: Sequence[Any], loss_fn: Callabl
         if resumed is not None:
             history, first = resumed.history, resumed.step
     model.train()
-    for step in tqdm(range(first, len(inputs)), desc=desc, unit="step", initial=first, total=len(inputs)):
+    for step in tqdm(range(first, len(inputs)), desc=desc, unit="step", initial=first, total=len(inputs), leave=True):
         batch = inputs[step]  # left on screen: the run's rate and time
         for group in optimizer.param_groups:
             group["lr"] = lr_at(step, len(inputs), cfg)
@@ -387,10 +387,81 @@ def train_masked_lm(model_factory: Callable[[], torch.nn.Module], blocks: Sequen
     return model, TrainResult(history, len(history), sum(map(len, blocks)))
 
 
+def model_card(kind: Literal["decoder", "encoder"], corpus: str, model: torch.nn.Module, metrics: dict[str, Any],
+               eval_split: str, compact_vocab: bool) -> Any:
+    """A Hugging Face model card (``huggingface_hub.ModelCard``) for one saved LM of stage pretrain.
+
+    States the corpus, the parameter count and config, the token budget and steps, and the held-out figure
+    only from ``metrics`` (the stage's own: ``perplexity``/``test_mean_nll`` or ``mlm_loss``); nothing else.
+    """
+    from huggingface_hub import ModelCard, ModelCardData
+
+    decoder = kind == "decoder"
+    data = ModelCardData(language="en", library_name="transformers", license="apache-2.0",
+                         pipeline_tag="text-generation" if decoder else "fill-mask",
+                         tags=["clinsynth", "rephrase", "synthetic-data", "clinical"],
+                         model_name=f"clinsynth-rephrase-{corpus}-{kind}")
+    config = model.config
+    arch = type(model).__name__
+    shape = (f"hidden {config.hidden_size}, {config.num_hidden_layers} layers, {config.num_attention_heads} heads, "
+             f"vocabulary {config.vocab_size}")
+    steps = metrics.get("steps")
+    sources = "".join(f"\n| {s['source']} | {s['tokens_taken']} | {s['tokens_available']} | {s['epochs']} |"
+                      for s in metrics.get("sources", []))
+    if steps:
+        training = (f"Trained from its initialisation on **{metrics['train_tokens']} tokens** of corpus `{corpus}` "
+                    f"(the equal token budget of every corpus) in {steps} optimizer steps, one pass in the sampler's "
+                    f"order.\n\n| source | tokens taken | tokens available | epochs |\n| --- | --- | --- | --- |{sources}")
+    else:
+        training = f"Not trained (corpus `{corpus}`): the untrained baseline, scored as initialised."
+    if decoder and "perplexity" in metrics:
+        held_out = (f"Perplexity **{metrics['perplexity']}** (mean NLL {metrics['test_mean_nll']} nats/token) on "
+                    f"{metrics['test_tokens']} tokens of the real `{eval_split}` chunks.")
+    elif not decoder and "mlm_loss" in metrics:
+        held_out = (f"MLM loss **{metrics['mlm_loss']}** (perplexity {metrics['mlm_perplexity']}) at "
+                    f"{metrics['test_masked_tokens']} seeded [MASK] positions of the real `{eval_split}` chunks.")
+    else:
+        held_out = "Not measured by the stage."
+    vocab = ("The model's ids are **not the tokenizer's**: `vocab_map.json` lists the `reserved` symbols first "
+             "(`<oov>` = 0, standing for every tokenizer id not kept) and then `generator_ids`, the tokenizer ids "
+             "kept, in order; model id = position in that list. Map the saved tokenizer's ids through it before "
+             "calling the model (clinsynth.training.lm.VocabMap.encode); perplexities are comparable between "
+             "clinsynth corpora, not with full-vocabulary figures." if compact_vocab else
+             "The saved tokenizer's ids are the model's ids (full vocabulary).")
+    content = f"""---
+{data.to_yaml()}
+---
+
+# clinsynth rephrase {kind}: corpus `{corpus}`
+
+A small {"causal decoder" if decoder else "masked-LM encoder"} ({arch}: {shape}; {model.num_parameters()} parameters)
+from stage `pretrain@rephrase-{corpus}` of clinsynth: the equal-token-budget comparison of real, synthetic
+(rephrased) and mixed pretraining corpora (docs/rephrase.md). A measuring instrument, not a model to deploy.
+
+## Format
+
+A Hugging Face `transformers` checkpoint written by `save_pretrained` (`config.json`, `model.safetensors`,
+the tokenizer files): `AutoModelFor{"CausalLM" if decoder else "MaskedLM"}.from_pretrained(this_dir)` loads it.
+{vocab}
+
+## Training
+
+{training}
+
+## Held-out evaluation
+
+{held_out}
+
+The figures come from `metrics/rephrase/{corpus}.json`, written by the same stage run.
+"""
+    return ModelCard(content)
+
+
 def save_models(out_dir: Path | str, decoder: torch.nn.Module, vocab: VocabMap, tokenizer: Any,
                 encoder: torch.nn.Module, encoder_tokenizer: Any, encoder_vocab: MaskedVocab,
-                history: dict[str, list]) -> None:
-    """``out_dir/decoder/`` (weights, generator tokenizer, vocab.json), ``out_dir/encoder/``, ``history.json``."""
+                history: dict[str, list], cards: dict[str, Any] | None = None) -> None:
+    """``out_dir/decoder/`` (weights, generator tokenizer, vocab.json), ``out_dir/encoder/``, ``history.json``;
+    each ``cards[kind]`` (a :func:`model_card`) as ``out_dir/<kind>/README.md``."""
     out_dir = Path(out_dir)
     decoder.save_pretrained(out_dir / "decoder")
     tokenizer.save_pretrained(out_dir / "decoder")
@@ -402,3 +473,5 @@ def save_models(out_dir: Path | str, decoder: torch.nn.Module, vocab: VocabMap, 
                                                             encoding="utf-8")
     rounded = {k: [[step, round(loss, 4)] for step, loss in v] for k, v in history.items()}
     (out_dir / "history.json").write_text(json.dumps(rounded, sort_keys=True) + "\n", encoding="utf-8")
+    for kind, card in (cards or {}).items():
+        card.save(out_dir / kind / "README.md")

@@ -26,7 +26,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -34,7 +34,9 @@ from clinsynth.errors import InputError
 from clinsynth.params import (ConfigError, Fraction, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt,
                               package_path)
 from clinsynth.training.history import History, fingerprint, state_digest
-from clinsynth.training.trainer_support import HistoryCallback, TrainerCheckpoint, common_args
+
+if TYPE_CHECKING:  # transformers is imported where a training runs, not by the config's importers
+    from clinsynth.training.trainer_support import TrainerCheckpoint
 
 log = logging.getLogger(__name__)
 LABELS = ("not_relevant", "relevant")  # the score is P(LABELS[1])
@@ -125,6 +127,8 @@ def freeze_lower_layers(model: torch.nn.Module, n: int) -> None:
 def training_args(cfg: CrossEncoderConfig, seed: int, checkpoint: TrainerCheckpoint, progress: bool):
     from sentence_transformers.cross_encoder import CrossEncoderTrainingArguments
 
+    from clinsynth.training.trainer_support import common_args
+
     return CrossEncoderTrainingArguments(
         **checkpoint.trainer_args(),
         **common_args(cfg.max_steps, cfg.batch_size, cfg.learning_rate, int(cfg.warmup_ratio * cfg.max_steps),
@@ -143,6 +147,8 @@ def train_cross_encoder(model_factory: Callable[[], Any], examples: Sequence[tup
     from datasets import Dataset
     from sentence_transformers.cross_encoder import CrossEncoderTrainer
     from sentence_transformers.cross_encoder.losses import BinaryCrossEntropyLoss
+
+    from clinsynth.training.trainer_support import HistoryCallback, TrainerCheckpoint
 
     if not examples:
         raise InputError("train_cross_encoder: no training examples")

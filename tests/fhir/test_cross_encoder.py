@@ -84,6 +84,7 @@ def test_saved_model_reloads_with_cross_encoder_and_carries_our_card(tmp_path, f
     before = predict_proba(model, pairs, progress=False)
     save_cross_encoder(model, tmp_path / "m", {"max_length": 64})
     plain = CrossEncoder(str(tmp_path / "m"), local_files_only=True, device="cpu")
+    assert plain.max_seq_length == 64 and plain.num_labels == 1
     assert plain.predict([list(p) for p in pairs]).tolist() == pytest.approx(before, abs=1e-6)
     loaded, meta = load_cross_encoder(tmp_path / "m")
     assert meta == {"labels": ["not_relevant", "relevant"], "max_length": 64}

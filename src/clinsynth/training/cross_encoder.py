@@ -212,4 +212,8 @@ def load_cross_encoder(model_dir: Path | str) -> tuple[Any, dict[str, Any]]:
                          "(stage train_fhir_relevance); rerun it")
     meta = json.loads(meta_path.read_text(encoding="utf-8"))
     model = CrossEncoder(str(model_dir), device="cpu", local_files_only=True)
+    if model.max_seq_length != meta.get("max_length", model.max_seq_length):
+        raise InputError(f"{model_dir}: the model cuts pairs at {model.max_seq_length} tokens, cross_encoder.json "
+                         f"says it was trained at {meta['max_length']}; expected the two to agree: rerun "
+                         "train_fhir_relevance")
     return model.eval(), meta

@@ -6,6 +6,8 @@ answer template the evaluation uses (``fhir.answer.template``; gold resources, n
 loads the base in 4-bit NF4 (bitsandbytes) and fails at once, naming what is missing, where bitsandbytes or
 CUDA is not available. This is the answer model of the ``separate`` training mode; the ``sequential`` mode
 (finetune_fhir_sequential) continues one adapter from relevance to these same pairs (docs/fhir_qa.md).
+Per-step history: metrics/plots/finetune_fhir_answer.json; a killed run resumes from
+<checkpoints>/finetune_fhir_answer/.
 """
 
 from __future__ import annotations
@@ -28,8 +30,10 @@ def main() -> None:
     fhir = load_params("fhir", FhirConfig)
     cfg = load_params("finetune_fhir_answer", FinetuneFhirAnswerConfig)
     template = load_template(base.paths.prompts_dir, fhir.answer.template)
-    run = finetune_answer(cfg, fhir, read_inputs(fhir, relevance=False, answer=True), template, base.seed)
-    save_adapter(run.model, fhir.models.answer, run.facts)
+    run = finetune_answer(cfg, fhir, read_inputs(fhir, relevance=False, answer=True), template, base.seed,
+                          str(Path(base.paths.checkpoints) / "finetune_fhir_answer"))
+    save_adapter(run.model, fhir.models.answer, run.facts, run.card)
+    write_json(Path(base.paths.metrics) / "plots" / "finetune_fhir_answer.json", run.history[""])
     write_json(Path(base.paths.metrics) / "finetune_fhir_answer.json", run.facts)
     write_json(Path(base.paths.metrics) / "timing" / "finetune_fhir_answer.json", run.timing)
     print(run.summary)

@@ -4,7 +4,8 @@ The ``sequential`` training mode of FHIR QA (the paper's one-model variant; ``se
 MiniLM + finetune_fhir_answer's LoRA). Phase 1: the relevance pairs train_fhir_relevance trains on
 (``fhir.relevance``), rendered as generation (``fhir.relevance_lm.template`` -> "yes"/"no"), a seeded sample of
 ``relevance.max_pairs``. Phase 2: the SAME adapter continues on finetune_fhir_answer's pairs with
-``fhir.answer.train`` (:func:`clinsynth.fhir.training.finetune_sequential`).
+``fhir.answer.train`` (:func:`clinsynth.fhir.training.finetune_sequential`). Per-step history per phase:
+metrics/plots/finetune_fhir_sequential_{relevance,answer}.json; checkpoints <checkpoints>/finetune_fhir_sequential_<phase>/.
 """
 
 from __future__ import annotations
@@ -29,8 +30,11 @@ def main() -> None:
     cfg = load_params("finetune_fhir_sequential", FinetuneFhirSequentialConfig)
     templates = {"relevance": load_template(base.paths.prompts_dir, fhir.relevance_lm.template),
                  "answer": load_template(base.paths.prompts_dir, fhir.answer.template)}
-    run = finetune_sequential(cfg, fhir, read_inputs(fhir, relevance=True, answer=True), templates, base.seed)
-    save_adapter(run.model, fhir.models.sequential, run.facts)
+    run = finetune_sequential(cfg, fhir, read_inputs(fhir, relevance=True, answer=True), templates, base.seed,
+                              str(Path(base.paths.checkpoints) / "finetune_fhir_sequential"))
+    save_adapter(run.model, fhir.models.sequential, run.facts, run.card)
+    for phase, rows in run.history.items():
+        write_json(Path(base.paths.metrics) / "plots" / f"finetune_fhir_sequential_{phase}.json", rows)
     write_json(Path(base.paths.metrics) / "finetune_fhir_sequential.json", run.facts)
     write_json(Path(base.paths.metrics) / "timing" / "finetune_fhir_sequential.json", run.timing)
     print(run.summary)

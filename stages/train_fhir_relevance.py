@@ -26,8 +26,8 @@ def main() -> None:
     cfg = load_params("train_fhir_relevance", TrainFhirRelevanceConfig)
     run = train_relevance(cfg, fhir, read_inputs(fhir, relevance=True, answer=False), base.seed,
                           str(Path(base.paths.checkpoints) / "train_fhir_relevance"))
-    save_cross_encoder(*run.model, fhir.models.relevance, run.facts)
-    write_json(Path(base.paths.metrics) / "plots" / "train_fhir_relevance.json", run.history)
+    save_cross_encoder(run.model, fhir.models.relevance, run.facts)
+    write_json(Path(base.paths.metrics) / "plots" / "train_fhir_relevance.json", run.history[""])
     write_json(Path(base.paths.metrics) / "timing" / "train_fhir_relevance.json", run.timing)
     print(run.summary)
 

@@ -65,6 +65,7 @@ def test_finetune_answer_records_the_template_that_rendered_its_pairs(tmp_path, 
     assert run.facts["template"] == "fhir_qa.answer.v1" and run.facts["template_sha"] == test_templates["answer"].sha
     assert (run.facts["llm_questions"], run.facts["pairs"], run.facts["steps"]) == (2, 3, 2)
     assert run.summary.startswith("finetune_fhir_answer: both: 3 pairs, 2 steps")
+    assert [r["step"] for r in run.history[""]] == [1, 2] and run.card.stage == "finetune_fhir_answer"
 
 
 def test_finetune_sequential_continues_one_adapter_and_names_both_templates(tmp_path, resources, tiny_model_dir,
@@ -77,6 +78,7 @@ def test_finetune_sequential_continues_one_adapter_and_names_both_templates(tmp_
     assert {phase: run.facts[phase]["template"] for phase in ("relevance", "answer")} == {
         "relevance": "fhir_qa.relevance.v1", "answer": "fhir_qa.answer.v1"}
     assert run.facts["answer"]["template_sha"] == test_templates["answer"].sha
+    assert {phase: len(rows) for phase, rows in run.history.items()} == {"relevance": 2, "answer": 2}
 
 
 @pytest.mark.parametrize("modes", [[], ["separate", "separate"]])

@@ -182,11 +182,12 @@ def evaluate_separate(setup: EvalSetup, data: EvalData) -> tuple[dict, dict, tup
     from clinsynth.training.cross_encoder import load_cross_encoder, predict_proba
 
     models = setup.fhir.models
-    model, tokenizer, meta = load_cross_encoder(models.relevance)
+    model, meta = load_cross_encoder(models.relevance)  # sentence_transformers.CrossEncoder(path)
     start = time.perf_counter()
 
     def score(pairs: list[tuple[str, str]]) -> list[float]:
-        return predict_proba(model, tokenizer, pairs, meta["max_length"], setup.cfg.batch_size)
+        # P(relevant) = sigmoid of the one logit, pairs cut to the max_length the model was trained with
+        return predict_proba(model, pairs, setup.cfg.batch_size)
 
     scores = {name: score([(p.question, p.text) for p in pairs]) for name, pairs in (("test", data.test),
                                                                                      ("dev", data.dev))}

@@ -1,32 +1,45 @@
-"""A cross-encoder: a sequence classifier over text pairs (``[CLS] a [SEP] b [SEP]``), trained on CPU.
+"""A cross-encoder over text pairs (``[CLS] a [SEP] b [SEP]`` -> one relevance logit), trained on CPU with
+sentence-transformers' ``CrossEncoderTrainer``.
 
-Generic: FHIR QA relevance uses it with (question, flattened resource) pairs; any pair task can.
-The model comes from a ``model_factory``, called after seeding (tests build a tiny ``BertConfig``
-model offline; the pipeline loads the packaged MiniLM with a fresh classification head). Training is deterministic for a given seed, thread count and
-data: seeded shuffling, ``torch.use_deterministic_algorithms(True)``, fixed ``torch.set_num_threads``.
-Batches are padded to their longest pair (not to ``max_length``), which is what keeps CPU steps short.
+Generic: FHIR QA relevance uses it with (question, flattened resource) pairs; any binary pair task can.
+The model is a ``sentence_transformers.CrossEncoder`` with one output (``num_labels=1``), trained with
+``BinaryCrossEntropyLoss``; its score is ``sigmoid(logit)`` = P(relevant) in [0, 1] (``CrossEncoder.predict``),
+so a relevance decision is ``score >= threshold`` as before. The model comes from a ``model_factory``, called
+after seeding (tests load a tiny ``BertConfig`` model saved offline; the pipeline loads the packaged MiniLM, which
+sentence-transformers converts to a cross-encoder with a freshly initialised head). Pairs are tokenized by the
+model (``truncation="longest_first"`` to ``max_length``: the longer text, the resource, is cut first), padded to
+the longest pair of the batch.
+
+Deterministic for a given seed, thread count and data: the trainer's seeded sampler (``seed``/``data_seed``),
+``torch.use_deterministic_algorithms(True)``, fixed ``torch.set_num_threads`` (:func:`set_determinism`).
+A per-step history comes through :class:`~clinsynth.training.trainer_support.HistoryCallback`; checkpoints are the
+trainer's (:class:`~clinsynth.training.trainer_support.TrainerCheckpoint`). The saved directory is a
+sentence-transformers model (``CrossEncoder(path)`` loads it) with the library's model card (``README.md``,
+filled from :class:`CrossEncoderCard`) and ``cross_encoder.json`` (labels, max_length, training facts).
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
+import logging
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
-from tqdm import tqdm
 
 from clinsynth.errors import InputError
-from clinsynth.training import precision
-from clinsynth.training.history import Checkpointer, History, current_lr, fingerprint, state_digest
 from clinsynth.params import (ConfigError, Fraction, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt,
                               package_path)
+from clinsynth.training.history import History, fingerprint, state_digest
 
-LABELS = ("not_relevant", "relevant")
+if TYPE_CHECKING:  # transformers is imported where a training runs, not by the config's importers
+    from clinsynth.training.trainer_support import TrainerCheckpoint
+
+log = logging.getLogger(__name__)
+LABELS = ("not_relevant", "relevant")  # the score is P(LABELS[1])
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,6 +53,16 @@ class CrossEncoderConfig:
     bf16: bool = False  # bfloat16 autocast; measured slower than float32 at these small batches on CPU
     threads: PositiveInt = 1  # fixed for reproducibility; 2 threads on 2 shared cores ran 5x slower than 1
     freeze_layers: NonNegativeInt = 3  # embeddings + the lowest N encoder layers get no gradient (halves step time)
+
+
+@dataclasses.dataclass(frozen=True)
+class CrossEncoderCard:
+    """What the model card says beyond what the trainer fills in (hyperparameters, losses, versions)."""
+
+    model_name: str = "clinsynth relevance cross-encoder"
+    task_name: str = "pair relevance classification"
+    train_datasets: tuple[str, ...] = ()  # names of the training data (no Hub ids: nothing is fetched)
+    language: str = "en"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,14 +84,22 @@ def resolve_model_dir(name: str) -> Path:
     return path
 
 
-def pretrained_factory(model_dir: Path | str) -> Callable[[], torch.nn.Module]:
-    """A factory loading ``AutoModelForSequenceClassification`` with a fresh 2-label head, offline."""
-    def factory() -> torch.nn.Module:
-        from transformers import AutoModelForSequenceClassification
+def card_data(card: CrossEncoderCard):
+    from sentence_transformers.cross_encoder import CrossEncoderModelCardData
 
-        return AutoModelForSequenceClassification.from_pretrained(
-            str(model_dir), num_labels=len(LABELS), id2label=dict(enumerate(LABELS)),
-            label2id={label: i for i, label in enumerate(LABELS)}, local_files_only=True)
+    return CrossEncoderModelCardData(language=card.language, model_name=card.model_name, task_name=card.task_name,
+                                     train_datasets=[{"name": n} for n in card.train_datasets],
+                                     local_files_only=True, generate_widget_examples=False)
+
+
+def pretrained_factory(model_dir: Path | str, max_length: int,
+                       card: CrossEncoderCard = CrossEncoderCard()) -> Callable[[], Any]:
+    """A factory loading ``model_dir`` as a one-logit ``CrossEncoder`` (a fresh head where it has none), offline."""
+    def factory():
+        from sentence_transformers import CrossEncoder
+
+        return CrossEncoder(str(model_dir), num_labels=1, max_length=max_length, device="cpu",
+                            local_files_only=True, model_card_data=card_data(card))
     return factory
 
 
@@ -93,105 +124,96 @@ def freeze_lower_layers(model: torch.nn.Module, n: int) -> None:
             param.requires_grad = False
 
 
-def _autocast(enabled: bool):
-    return precision.autocast(enabled)
+def training_args(cfg: CrossEncoderConfig, seed: int, checkpoint: TrainerCheckpoint, progress: bool):
+    from sentence_transformers.cross_encoder import CrossEncoderTrainingArguments
+
+    from clinsynth.training.trainer_support import common_args
+
+    return CrossEncoderTrainingArguments(
+        **checkpoint.trainer_args(),
+        **common_args(cfg.max_steps, cfg.batch_size, cfg.learning_rate, int(cfg.warmup_ratio * cfg.max_steps),
+                      cfg.weight_decay, 1.0, cfg.bf16, seed, progress))
 
 
-def encode(tokenizer, pairs: Sequence[tuple[str, str]], max_length: int) -> dict[str, torch.Tensor]:
-    """Tokenize pairs, truncating the second text first, padded to the longest pair: each tensor ``[B, T]``."""
-    firsts, seconds = [a for a, _ in pairs], [b for _, b in pairs]
-    return tokenizer(firsts, seconds, truncation="longest_first", max_length=max_length,
-                     padding=True, return_tensors="pt")
-
-
-def train_cross_encoder(model_factory: Callable[[], torch.nn.Module], tokenizer,
-                        examples: Sequence[tuple[str, str, int]], cfg: CrossEncoderConfig, seed: int,
-                        progress: bool = True, checkpoint: Checkpointer | None = None
-                        ) -> tuple[torch.nn.Module, TrainResult]:
-    """Build a model with ``model_factory`` (after seeding, so a fresh head is initialised the same way
+def train_cross_encoder(model_factory: Callable[[], Any], examples: Sequence[tuple[str, str, int]],
+                        cfg: CrossEncoderConfig, seed: int, progress: bool = True,
+                        checkpoint: TrainerCheckpoint | None = None, callbacks: Sequence[Any] = ()
+                        ) -> tuple[Any, TrainResult]:
+    """Build a ``CrossEncoder`` with ``model_factory`` (after seeding, so a fresh head is initialised the same way
     every run) and fine-tune it on (a, b, label) examples for ``cfg.max_steps`` steps (epochs cycle).
 
-    With a ``checkpoint``, a saved state of the same run is resumed and the state saved every
-    ``checkpoint.every`` steps (see :mod:`clinsynth.training.history`)."""
-    from transformers import get_linear_schedule_with_warmup
+    With a ``checkpoint``, a checkpoint of the same run is resumed and one saved every ``checkpoint.every`` steps;
+    it is deleted when the training completes. ``callbacks`` are more ``TrainerCallback``\\ s (tests kill a run)."""
+    from datasets import Dataset
+    from sentence_transformers.cross_encoder import CrossEncoderTrainer
+    from sentence_transformers.cross_encoder.losses import BinaryCrossEntropyLoss
+
+    from clinsynth.training.trainer_support import HistoryCallback, TrainerCheckpoint
 
     if not examples:
         raise InputError("train_cross_encoder: no training examples")
-    checkpoint = checkpoint or Checkpointer(None, 0)
+    checkpoint = checkpoint or TrainerCheckpoint()
     set_determinism(seed, cfg.threads)
     model = model_factory()
-    generator = torch.Generator().manual_seed(seed)
-    freeze_lower_layers(model, cfg.freeze_layers)
-    trainable = [p for p in model.parameters() if p.requires_grad]
-    decay = [p for p in trainable if p.ndim > 1]
-    no_decay = [p for p in trainable if p.ndim <= 1]
-    optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
-                                   {"params": no_decay, "weight_decay": 0.0}], lr=cfg.learning_rate)
-    scheduler = get_linear_schedule_with_warmup(optimizer, int(cfg.warmup_ratio * cfg.max_steps), cfg.max_steps)
-    history, order, first = History(), [], 0
-    if checkpoint.every:
-        key = fingerprint("train_cross_encoder", cfg, seed, list(examples), state_digest(model))
-        resumed = checkpoint.resume(key, model, optimizer, scheduler, [generator])
-        if resumed is not None:
-            history, order, first = resumed.history, resumed.state["order"], resumed.step
-    model.train()
+    if model.num_labels != 1:
+        raise ConfigError(f"train_cross_encoder: the model has {model.num_labels} outputs; expected 1 (num_labels=1)")
+    model.max_seq_length = cfg.max_length
+    freeze_lower_layers(model.model, cfg.freeze_layers)
+    data = Dataset.from_dict({"a": [a for a, _, _ in examples], "b": [b for _, b, _ in examples],
+                              "label": [float(y) for *_, y in examples]})
+    resume = checkpoint.resume_from(fingerprint("train_cross_encoder", cfg, seed, list(examples),
+                                                state_digest(model)))
+    history = HistoryCallback()
+    trainer = CrossEncoderTrainer(model=model, args=training_args(cfg, seed, checkpoint, progress),
+                                  train_dataset=data, loss=BinaryCrossEntropyLoss(model),
+                                  callbacks=[history, *callbacks])
     start, cpu_start = time.perf_counter(), time.process_time()
-    for step in tqdm(range(first, cfg.max_steps), desc="train cross-encoder", unit="step", disable=not progress,
-                     initial=first, total=cfg.max_steps):
-        if len(order) < cfg.batch_size:
-            order += torch.randperm(len(examples), generator=generator).tolist()
-        batch, order = [examples[i] for i in order[:cfg.batch_size]], order[cfg.batch_size:]
-        inputs = encode(tokenizer, [(a, b) for a, b, _ in batch], cfg.max_length)
-        labels = torch.tensor([y for _, _, y in batch], dtype=torch.long)
-        with _autocast(cfg.bf16):
-            logits = model(**inputs).logits  # [B, 2]
-        loss = torch.nn.functional.cross_entropy(logits.float(), labels)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(trainable, 1.0)
-        lr = current_lr(optimizer)
-        optimizer.step()
-        scheduler.step()
-        optimizer.zero_grad(set_to_none=True)
-        history.record(step + 1, loss.item(), lr)
-        checkpoint.step(step + 1, cfg.max_steps, model, optimizer, scheduler, [generator], history, {"order": order})
+    trainer.train(resume_from_checkpoint=resume)
+    seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
     checkpoint.finish()
     model.eval()
-    return model, TrainResult(steps=len(history), examples_seen=len(history) * cfg.batch_size,
-                              loss_first=history.loss_first(), loss_last=history.loss_last(),
-                              seconds=time.perf_counter() - start, cpu_seconds=time.process_time() - cpu_start,
-                              history=history)
+    rows = history.history
+    return model, TrainResult(steps=len(rows), examples_seen=len(rows) * cfg.batch_size,
+                              loss_first=rows.loss_first(), loss_last=rows.loss_last(), seconds=seconds,
+                              cpu_seconds=cpu_seconds, history=rows)
 
 
-@torch.inference_mode()
-def predict_proba(model: torch.nn.Module, tokenizer, pairs: Sequence[tuple[str, str]], max_length: int,
-                  batch_size: int = 64, bf16: bool = False, progress: bool = True) -> list[float]:
-    """P(relevant) for each pair, in input order."""
-    model.eval()
-    scores: list[float] = []
-    for i in tqdm(range(0, len(pairs), batch_size), desc="score pairs", unit="batch", disable=not progress):
-        inputs = encode(tokenizer, pairs[i:i + batch_size], max_length)
-        with _autocast(bf16):
-            logits = model(**inputs).logits
-        scores += torch.softmax(logits.float(), dim=-1)[:, 1].tolist()
-    return scores
+def predict_proba(model: Any, pairs: Sequence[tuple[str, str]], batch_size: int = 64,
+                  progress: bool = True) -> list[float]:
+    """P(relevant) = sigmoid(logit) for each pair, in input order (``CrossEncoder.predict``)."""
+    if not pairs:
+        return []
+    scores = model.predict([list(p) for p in pairs], batch_size=batch_size, show_progress_bar=progress,
+                           convert_to_numpy=True)
+    return [float(s) for s in scores]
 
 
-def save_cross_encoder(model, tokenizer, out_dir: Path | str, meta: dict[str, Any]) -> None:
-    """Model + tokenizer (Hugging Face format) + ``cross_encoder.json`` (labels, max_length, training facts)."""
+def save_cross_encoder(model: Any, out_dir: Path | str, meta: dict[str, Any]) -> None:
+    """The sentence-transformers model (weights, tokenizer, model card ``README.md``) + ``cross_encoder.json``
+    (labels, max_length, training facts)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(out)
-    tokenizer.save_pretrained(out)
+    # the card's "training time" is wall clock: without it two identical runs write identical files (timing
+    # goes to metrics/timing/)
+    model.model_card_data._training_start_time = None
+    model.save_pretrained(str(out))
     info = {"labels": list(LABELS), **meta}
     (out / "cross_encoder.json").write_text(json.dumps(info, sort_keys=True, indent=2) + "\n", encoding="utf-8")
 
 
-def load_cross_encoder(model_dir: Path | str):
-    """(model, tokenizer, meta) saved by :func:`save_cross_encoder`."""
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+def load_cross_encoder(model_dir: Path | str) -> tuple[Any, dict[str, Any]]:
+    """(``CrossEncoder``, meta) saved by :func:`save_cross_encoder`."""
+    from sentence_transformers import CrossEncoder
 
     model_dir = Path(model_dir)
-    meta = json.loads((model_dir / "cross_encoder.json").read_text(encoding="utf-8"))
-    model = AutoModelForSequenceClassification.from_pretrained(str(model_dir), local_files_only=True)
-    tokenizer = AutoTokenizer.from_pretrained(str(model_dir), local_files_only=True)
-    return model.eval(), tokenizer, meta
+    meta_path = model_dir / "cross_encoder.json"
+    if not meta_path.is_file():
+        raise InputError(f"{model_dir}: no cross_encoder.json; expected a directory written by save_cross_encoder "
+                         "(stage train_fhir_relevance); rerun it")
+    meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    model = CrossEncoder(str(model_dir), device="cpu", local_files_only=True)
+    if model.max_seq_length != meta.get("max_length", model.max_seq_length):
+        raise InputError(f"{model_dir}: the model cuts pairs at {model.max_seq_length} tokens, cross_encoder.json "
+                         f"says it was trained at {meta['max_length']}; expected the two to agree: rerun "
+                         "train_fhir_relevance")
+    return model.eval(), meta

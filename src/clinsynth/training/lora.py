@@ -9,10 +9,14 @@ Each pair is rendered with the tokenizer's chat template (``add_generation_promp
 reply and the tokenizer's eos token; the loss is on the reply tokens only (prompt tokens are labelled
 -100). A pair longer than ``max_length`` keeps its prompt and loses the end of its reply; a prompt that
 leaves fewer than ``min_reply_tokens`` for the reply is cut from the left (its start is dropped).
-Deterministic for a given seed and thread count (seeded order, ``torch.use_deterministic_algorithms``).
+Training is ``transformers.Trainer`` on these rows (the model's own shifted next-token loss, which skips
+-100), on CPU, deterministic for a given seed and thread count (the trainer's seeded sampler,
+``torch.use_deterministic_algorithms``); per-step history through
+:class:`~clinsynth.training.trainer_support.HistoryCallback`, resumable checkpoints through
+:class:`~clinsynth.training.trainer_support.TrainerCheckpoint`.
 
-The saved directory (``adapter_config.json`` + ``adapter_model.safetensors``) is what
-``generate.transformers.adapter`` and ``peft.PeftModel.from_pretrained`` load.
+The saved directory (``adapter_config.json`` + ``adapter_model.safetensors`` + the model card ``README.md``) is
+what ``generate.transformers.adapter`` and ``peft.PeftModel.from_pretrained`` load.
 """
 
 from __future__ import annotations
@@ -22,14 +26,16 @@ import json
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import torch
-from tqdm import tqdm
 
 from clinsynth.errors import InputError
-from clinsynth.training import precision
 from clinsynth.params import NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt, Range
+from clinsynth.training.history import History, fingerprint, state_digest
+
+if TYPE_CHECKING:  # transformers is imported where a training runs, not by the config's importers
+    from clinsynth.training.trainer_support import TrainerCheckpoint
 
 
 class LoraTrainingError(InputError):
@@ -70,6 +76,7 @@ class LoraResult:
     loss_last: float  # mean loss of the last 10% of steps
     trainable_parameters: int
     seconds: float
+    history: History = dataclasses.field(default_factory=History)  # per-step loss and learning rate
 
 
 def encode_pair(tokenizer: Any, pair: Pair, max_length: int, min_reply_tokens: int) -> tuple[list[int], list[int], bool]:
@@ -114,17 +121,43 @@ def is_peft_model(model: torch.nn.Module) -> bool:
     return isinstance(model, PeftModel)
 
 
-def train_lora(model_factory: Callable[[], torch.nn.Module], tokenizer: Any, pairs: Sequence[Pair],
-               cfg: LoraTrainConfig, seed: int, progress: bool = True) -> tuple[torch.nn.Module, LoraResult]:
-    """Wrap the factory's model in LoRA and train it for ``cfg.max_steps`` steps; returns the peft model.
+def pair_dataset(encoded: Sequence[tuple[list[int], list[int], bool]]) -> list[dict[str, list[int]]]:
+    """The trainer's dataset: one ``{"input_ids", "labels"}`` row per encoded pair (labels -100 on the prompt)."""
+    return [{"input_ids": ids, "labels": labels} for ids, labels, _ in encoded]
 
+
+def training_args(cfg: LoraTrainConfig, seed: int, checkpoint: TrainerCheckpoint, progress: bool):
+    from transformers import TrainingArguments
+
+    from clinsynth.training.trainer_support import common_args
+
+    return TrainingArguments(**checkpoint.trainer_args(), remove_unused_columns=False,
+                             **common_args(cfg.max_steps, cfg.batch_size, cfg.learning_rate, cfg.warmup_steps,
+                                           cfg.weight_decay, cfg.max_grad_norm, cfg.bf16, seed, progress))
+
+
+def train_lora(model_factory: Callable[[], torch.nn.Module], tokenizer: Any, pairs: Sequence[Pair],
+               cfg: LoraTrainConfig, seed: int, progress: bool = True, checkpoint: TrainerCheckpoint | None = None,
+               callbacks: Sequence[Any] = ()) -> tuple[torch.nn.Module, LoraResult]:
+    """Wrap the factory's model in LoRA and train it with ``transformers.Trainer`` for ``cfg.max_steps`` steps;
+    returns the peft model.
+
+    The loss is the model's own next-token loss on our labels (-100 on the prompt and the padding: reply tokens
+    only), batches right-padded by :func:`collate`; the schedule is linear, warmup ``cfg.warmup_steps`` from 0.
     A factory that returns a peft model (an earlier ``train_lora``'s result, or ``PeftModel.from_pretrained(...,
     is_trainable=True)``) continues training ITS adapter: no new adapter is added, so ``cfg.r``, ``alpha``,
     ``dropout`` and ``target_modules`` are not read; the optimizer and schedule start afresh with ``cfg``'s
     steps and learning rate (FHIR QA's sequential mode: relevance, then answers, on one adapter).
+    With a ``checkpoint``, a checkpoint of the same run is resumed and one saved every ``checkpoint.every``
+    steps, deleted when the training completes; ``callbacks`` are more ``TrainerCallback``\\ s.
     """
+    from transformers import Trainer
+
+    from clinsynth.training.trainer_support import HistoryCallback, TrainerCheckpoint
+
     if not pairs:
         raise LoraTrainingError("train_lora: no training pairs")
+    checkpoint = checkpoint or TrainerCheckpoint()
     torch.manual_seed(seed)
     torch.set_num_threads(cfg.threads)
     torch.use_deterministic_algorithms(True)
@@ -132,44 +165,29 @@ def train_lora(model_factory: Callable[[], torch.nn.Module], tokenizer: Any, pai
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     model = model_factory()
     model = model if is_peft_model(model) else add_lora(model, cfg)
-    trainable = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(trainable, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
-    warmup = max(1, cfg.warmup_steps)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: min((s + 1) / warmup, max(0.0, (cfg.max_steps - s) / max(1, cfg.max_steps - warmup))))
-    generator = torch.Generator().manual_seed(seed)
-    order: list[int] = []
-    losses: list[float] = []
+    resume = checkpoint.resume_from(fingerprint("train_lora", cfg, seed, [e[:2] for e in encoded],
+                                                state_digest(model)))
+    history = HistoryCallback()
+    trainer = Trainer(model=model, args=training_args(cfg, seed, checkpoint, progress), train_dataset=pair_dataset(encoded),
+                      data_collator=lambda rows: collate([(r["input_ids"], r["labels"]) for r in rows], pad_id),
+                      callbacks=[history, *callbacks])
     start = time.perf_counter()
-    model.train()
-    for _ in tqdm(range(cfg.max_steps), desc="train LoRA", unit="step", disable=not progress):
-        if len(order) < cfg.batch_size:
-            order += torch.randperm(len(encoded), generator=generator).tolist()
-        batch, order = collate([encoded[i][:2] for i in order[:cfg.batch_size]], pad_id), order[cfg.batch_size:]
-        with precision.autocast(cfg.bf16):
-            logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
-        # next-token loss on reply tokens only: logits [B, T-1, V] vs labels [B, T-1]
-        loss = torch.nn.functional.cross_entropy(logits[:, :-1].float().reshape(-1, logits.shape[-1]),
-                                                 batch["labels"][:, 1:].reshape(-1), ignore_index=-100)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(trainable, cfg.max_grad_norm)
-        optimizer.step()
-        scheduler.step()
-        optimizer.zero_grad(set_to_none=True)
-        losses.append(loss.item())
+    trainer.train(resume_from_checkpoint=resume)
+    seconds = time.perf_counter() - start
+    checkpoint.finish()
     model.eval()
-    tenth = max(1, len(losses) // 10)
+    rows = history.history
     return model, LoraResult(
-        steps=len(losses), pairs=len(pairs), reply_tokens=sum(sum(1 for t in y if t != -100) for _, y, _ in encoded),
-        truncated=sum(t for *_, t in encoded), loss_first=sum(losses[:tenth]) / tenth,
-        loss_last=sum(losses[-tenth:]) / tenth, trainable_parameters=sum(p.numel() for p in trainable),
-        seconds=time.perf_counter() - start)
+        steps=len(rows), pairs=len(pairs), reply_tokens=sum(sum(1 for t in y if t != -100) for _, y, _ in encoded),
+        truncated=sum(t for *_, t in encoded), loss_first=rows.loss_first(), loss_last=rows.loss_last(),
+        trainable_parameters=sum(p.numel() for p in model.parameters() if p.requires_grad), seconds=seconds,
+        history=rows)
 
 
 def result_facts(result: LoraResult) -> dict[str, Any]:
     """A run's facts for ``training.json`` and the stage metrics: every :class:`LoraResult` field but the wall
     clock (timing goes to ``metrics/timing/``, so reruns keep the metrics byte-identical), losses rounded."""
-    facts = {k: v for k, v in dataclasses.asdict(result).items() if k != "seconds"}
+    facts = {f.name: getattr(result, f.name) for f in dataclasses.fields(result) if f.name not in ("seconds", "history")}
     return facts | {"loss_first": round(result.loss_first, 4), "loss_last": round(result.loss_last, 4)}
 
 
@@ -184,13 +202,48 @@ def load_adapted(base_model: Path | str, adapter: Path | str, dtype: str = "floa
     return PeftModel.from_pretrained(model, str(adapter)).merge_and_unload().eval()
 
 
-def save_adapter(model: torch.nn.Module, out_dir: Path | str, meta: Mapping[str, Any]) -> None:
-    """The peft adapter (``adapter_config.json``, ``adapter_model.safetensors``) + ``training.json`` (meta)."""
+def save_adapter(model: torch.nn.Module, out_dir: Path | str, meta: Mapping[str, Any],
+                 card: AdapterCard | None = None) -> None:
+    """The peft adapter (``adapter_config.json``, ``adapter_model.safetensors``, the model card ``README.md``) +
+    ``training.json`` (meta). The card peft writes is filled from ``card`` (:func:`write_adapter_card`)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out)
     normalize_adapter_config(out / "adapter_config.json")
     (out / "training.json").write_text(json.dumps(dict(meta), sort_keys=True, indent=2) + "\n", encoding="utf-8")
+    if card is not None:
+        write_adapter_card(out / "README.md", card, meta)
+
+
+@dataclasses.dataclass(frozen=True)
+class AdapterCard:
+    """What an adapter's model card states: where it came from. Figures come from the run's facts only."""
+
+    title: str  # e.g. "kg_notes note generator LoRA"
+    stage: str  # the stage that trained it
+    base_model: str  # as params name it
+    data: str  # one sentence: the training pairs
+    params: Mapping[str, Any]  # the training settings (LoraTrainConfig as a dict, per phase where there are two)
+
+
+def write_adapter_card(path: Path, card: AdapterCard, facts: Mapping[str, Any]) -> None:
+    """Rewrite peft's ``README.md`` with huggingface_hub's ``ModelCard``: peft's metadata (library, tags) kept,
+    ``base_model`` set, the body saying what was trained on what with which settings, and the run's facts."""
+    from huggingface_hub import ModelCard, ModelCardData
+
+    data = ModelCard.load(path).data.to_dict() if path.is_file() else {}
+    data |= {"base_model": card.base_model, "library_name": "peft",
+             "tags": sorted({*data.get("tags", []), "lora", "clinsynth", card.stage})}
+
+    def table(rows: Mapping[str, Any]) -> str:
+        return "\n".join(["| key | value |", "| --- | --- |",
+                          *(f"| {k} | {json.dumps(v, sort_keys=True)} |" for k, v in sorted(rows.items()))])
+
+    body = (f"# {card.title}\n\nA LoRA adapter of `{card.base_model}` trained by the clinsynth stage `{card.stage}` "
+            f"(peft; load with `peft.PeftModel.from_pretrained(base, path)`).\n\n## Training data\n\n{card.data}\n\n"
+            f"## Training settings\n\n{table(card.params)}\n\n## Training facts\n\nAs written to `training.json` "
+            f"by this run (loss = mean next-token loss on the reply tokens).\n\n{table(facts)}\n")
+    ModelCard(f"---\n{ModelCardData(**data).to_yaml()}\n---\n\n{body}").save(path)
 
 
 def normalize_adapter_config(path: Path) -> None:
